@@ -1,0 +1,8 @@
+"""The metadata of every Alembic-managed table: autogenerate compares the database with these."""
+
+from sqlalchemy import MetaData
+
+import services.sessions.models  # noqa: F401 - registers the tables on Base.metadata
+from services.common.models import Base
+
+BASE_METADATAS: list[MetaData] = [Base.metadata]

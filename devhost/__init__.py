@@ -1,0 +1,1 @@
+"""Runs the FunctionApp locally where Azure Functions Core Tools are not installed."""

@@ -1,0 +1,58 @@
+"""Errors with their HTTP status and the API's error code (`shared/API.md`, "Errors").
+
+Services raise these (or their domain-named subclasses); `services.common.http` maps them to the
+JSON error body in one place.
+"""
+
+from typing import Any, ClassVar
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    default_message: ClassVar[str] = "Internal error."
+
+    def __init__(self, message: str | None = None, *, details: Any = None) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+
+class InvalidRequestError(AppError):
+    status, code, default_message = 400, "invalid_request", "The request is invalid."
+
+
+class SessionRequiredError(AppError):
+    status, code = 401, "session_required"
+    default_message = "A session is required: send the X-Session-Id header from POST /api/sessions."
+
+
+class SessionInvalidError(AppError):
+    status, code = 401, "session_invalid"
+    default_message = "This session does not exist. Create a new one with POST /api/sessions."
+
+
+class SessionExpiredError(AppError):
+    status, code = 401, "session_expired"
+    default_message = "This session has expired. Create a new one with POST /api/sessions."
+
+
+class NotFoundError(AppError):
+    status, code, default_message = 404, "not_found", "Not found."
+
+
+class ConflictError(AppError):
+    status, code, default_message = 409, "conflict", "The request conflicts with the current state."
+
+
+class PayloadTooLargeError(AppError):
+    status, code, default_message = 413, "payload_too_large", "The request body is too large."
+
+
+class LimitExceededError(AppError):
+    status, code, default_message = 429, "limit_exceeded", "A limit of this session was reached."
+
+
+class ServiceUnavailableError(AppError):
+    status, code = 503, "service_unavailable"
+    default_message = "A service this request needs is unavailable. Retry later."

@@ -1,0 +1,149 @@
+"""HTTP helpers: JSON responses, request body parsing, and the one place where errors become the
+JSON error body of `shared/API.md`."""
+
+import json
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from services.common.errors import (
+    AppError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+)
+from services.common.settings import get_settings
+
+logger = logging.getLogger("services.http")
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+
+invocation_id: ContextVar[str] = ContextVar("invocation_id", default="-")
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies: unknown fields and type coercions are errors, not guesses."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def json_response(body: Any, status: int = 200) -> func.HttpResponse:
+    payload = body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body)
+    return func.HttpResponse(payload, status_code=status, mimetype="application/json", charset="utf-8")
+
+
+def no_content() -> func.HttpResponse:
+    return func.HttpResponse(status_code=204)
+
+
+def error_response(status: int, code: str, message: str, details: Any = None) -> func.HttpResponse:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        error["details"] = details
+    return json_response({"error": error}, status)
+
+
+def parse_body(req: func.HttpRequest, model: type[M], *, optional: bool = False) -> M:
+    """The JSON body validated into `model`; an absent body is `model()` when `optional`."""
+    body = req.get_body() or b""
+    if len(body) > get_settings().max_request_body_bytes:
+        raise PayloadTooLargeError()
+    if not body.strip():
+        if optional:
+            return model()
+        raise InvalidRequestError("A JSON request body is required.")
+    content_type = req.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", ""):
+        raise InvalidRequestError("The request body must be application/json.")
+    return model.model_validate_json(body)
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, str]]:
+    """Which fields are wrong and why, without echoing the values sent."""
+    return [
+        {"field": ".".join(str(part) for part in error["loc"]) or "body", "message": error["msg"]}
+        for error in exc.errors(include_input=False, include_url=False, include_context=False)
+    ]
+
+
+def _is_database_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    if "sqlalchemy" not in type(exc).__module__:
+        return False
+    import sqlalchemy.exc
+
+    if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError | sqlalchemy.exc.TimeoutError,
+    )
+
+
+def _where(exc: BaseException) -> str:
+    """`file:line` of the innermost frame: enough to find the bug, without a trace or a message."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+def _error_to_response(exc: Exception, function: str) -> func.HttpResponse:
+    if isinstance(exc, AppError):
+        return error_response(exc.status, exc.code, exc.message, exc.details)
+    if isinstance(exc, ValidationError):
+        return error_response(400, "invalid_request", "The request is invalid.", validation_details(exc))
+    if _is_database_unavailable(exc):
+        logger.warning(
+            "database unavailable in %s (invocation %s): %s",
+            function,
+            invocation_id.get(),
+            type(exc).__name__,
+        )
+        unavailable = ServiceUnavailableError("The database is unavailable. Retry later.")
+        return error_response(unavailable.status, unavailable.code, unavailable.message)
+    logger.error(
+        "unhandled %s in %s at %s (invocation %s)",
+        type(exc).__name__,
+        function,
+        _where(exc),
+        invocation_id.get(),
+    )
+    return error_response(500, "internal_error", f"Internal error. Invocation id: {invocation_id.get()}.")
+
+
+def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], Awaitable[func.HttpResponse]]:
+    """Wraps an HTTP handler `(req) -> HttpResponse`: errors become JSON error bodies, and one log line
+    is written per request. The wrapper's own signature `(req, context)` is what the Functions worker
+    binds, so handlers stay free of binding plumbing."""
+
+    async def wrapper(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+        token = invocation_id.set(context.invocation_id)
+        started = time.perf_counter()
+        try:
+            response = await handler(req)
+        except Exception as exc:  # noqa: BLE001 - this is the one place errors are mapped
+            response = _error_to_response(exc, handler.__name__)
+        finally:
+            invocation_id.reset(token)
+        logger.info(
+            "%s %s -> %d in %.1f ms (invocation %s)",
+            req.method,
+            handler.__name__,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            context.invocation_id,
+        )
+        return response
+
+    wrapper.__name__ = handler.__name__
+    wrapper.__qualname__ = handler.__qualname__
+    wrapper.__doc__ = handler.__doc__
+    wrapper.__module__ = handler.__module__
+    return wrapper

@@ -1,0 +1,40 @@
+"""The session authorizer: every route that needs a session is wrapped in `require_session`."""
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+import azure.functions as func
+
+from services.common.errors import SessionRequiredError
+
+if TYPE_CHECKING:  # the service (and SQLAlchemy) load on the first request, not at import
+    from services.sessions.service import ActiveSession
+
+SESSION_HEADER = "X-Session-Id"
+SESSION_QUERY_PARAMETER = "session_id"
+
+SessionHandler = Callable[[func.HttpRequest, "ActiveSession"], Awaitable[func.HttpResponse]]
+
+
+def session_id_from(req: func.HttpRequest) -> str | None:
+    """The session id a request carries: the X-Session-Id header, else the session_id query parameter."""
+    raw = req.headers.get(SESSION_HEADER) or req.params.get(SESSION_QUERY_PARAMETER)
+    return raw.strip() if raw and raw.strip() else None
+
+
+def require_session(handler: SessionHandler) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
+    """Runs `handler(req, session)` for a live session (renewing it), or raises the 401 of API.md."""
+
+    async def authorized(req: func.HttpRequest) -> func.HttpResponse:
+        from services.sessions.service import SessionService, parse_session_id
+
+        raw_id = session_id_from(req)
+        if raw_id is None:
+            raise SessionRequiredError()
+        session = await SessionService.default().authorize(parse_session_id(raw_id))
+        return await handler(req, session)
+
+    authorized.__name__ = handler.__name__
+    authorized.__qualname__ = handler.__qualname__
+    authorized.__module__ = handler.__module__
+    return authorized

@@ -1,0 +1,112 @@
+"""Session use cases: create or resume, authorize, delete, and delete the expired ones."""
+
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common import database
+from services.common.errors import SessionExpiredError, SessionInvalidError
+from services.common.settings import Settings, get_settings
+from services.sessions.repository import SessionRepository
+
+logger = logging.getLogger(__name__)
+
+Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    id: uuid.UUID
+    created_at: datetime
+    expires_at: datetime
+
+
+def parse_session_id(raw: str | None) -> uuid.UUID | None:
+    """A session id as sent by a client, or None when it cannot be one."""
+    if not raw or len(raw) > 100:
+        return None
+    try:
+        return uuid.UUID(raw.strip())
+    except ValueError:
+        return None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class SessionService:
+    def __init__(
+        self,
+        repository: SessionRepository,
+        transaction: Transaction,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._repository = repository
+        self._transaction = transaction
+        self._settings = settings
+        self._clock = clock
+
+    @classmethod
+    def default(cls) -> "SessionService":
+        return cls(SessionRepository(), database.transaction, get_settings())
+
+    @property
+    def _ttl(self) -> timedelta:
+        return timedelta(minutes=self._settings.session_expire_minutes)
+
+    @property
+    def _sliding_ttl(self) -> timedelta | None:
+        return self._ttl if self._settings.session_sliding_expiration else None
+
+    async def get_or_create(self, raw_id: str | None) -> tuple[ActiveSession, bool]:
+        """The live session named by `raw_id` (renewed), else a new one with a server-generated id."""
+        session_id = parse_session_id(raw_id)
+        now = self._clock()
+        async with self._transaction() as db:
+            row = None
+            if session_id is not None:
+                row = await self._repository.touch(db, session_id, now, self._sliding_ttl)
+            created = row is None
+            if row is None:
+                row = await self._repository.create(db, uuid.uuid4(), now, self._ttl)
+        return ActiveSession(row.id, row.created_at, row.expires_at), created
+
+    async def authorize(self, session_id: uuid.UUID | None) -> ActiveSession:
+        """The live session `session_id`, renewed when expiry is sliding. One round trip when it is live."""
+        if session_id is None:
+            raise SessionInvalidError()
+        now = self._clock()
+        async with self._transaction() as db:
+            row = await self._repository.touch(db, session_id, now, self._sliding_ttl)
+            if row is None:
+                raise (
+                    SessionExpiredError()
+                    if await self._repository.exists(db, session_id)
+                    else SessionInvalidError()
+                )
+        return ActiveSession(row.id, row.created_at, row.expires_at)
+
+    async def delete(self, session_id: uuid.UUID) -> None:
+        async with self._transaction() as db:
+            await self._repository.delete(db, [session_id])
+
+    async def delete_expired(self) -> int:
+        """Deletes every expired session with all that hangs off it, one transaction per batch.
+        Sessions locked by a concurrent cleanup are skipped; returns how many were deleted."""
+        now = self._clock()
+        deleted = 0
+        while True:
+            async with self._transaction() as db:
+                ids = await self._repository.lock_expired(db, now, self._settings.session_cleanup_batch_size)
+                if ids:
+                    await self._repository.delete(db, ids)
+            deleted += len(ids)
+            if len(ids) < self._settings.session_cleanup_batch_size:
+                return deleted

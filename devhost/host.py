@@ -131,9 +131,9 @@ class HttpRoute:
     def of(cls, function: Function, route_prefix: str) -> "HttpRoute":
         trigger = trigger_of(function)
         route = (trigger.route or name_of(function)).strip("/")
-        methods = frozenset(
-            str(getattr(m, "value", m)).upper() for m in (trigger.methods or [])
-        ) or frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+        methods = frozenset(str(getattr(m, "value", m)).upper() for m in (trigger.methods or [])) or frozenset(
+            {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+        )
         template = f"/{route_prefix}/{route}" if route_prefix else f"/{route}"
         return cls(function, template, re.compile(_route_regex(template.lstrip("/"))), methods)
 
@@ -158,9 +158,7 @@ class DevHost:
         functions = functions_of(app)
         self.directory = directory
         self.routes = [
-            HttpRoute.of(f, route_prefix)
-            for f in functions
-            if trigger_of(f).get_binding_name() == "httpTrigger"
+            HttpRoute.of(f, route_prefix) for f in functions if trigger_of(f).get_binding_name() == "httpTrigger"
         ]
         self.timer_functions = [f for f in functions if trigger_of(f).get_binding_name() == "timerTrigger"]
         self._run_timers = timers

@@ -3,14 +3,63 @@ PG_CONNECTION_STRING is set), and an HTTP client that goes through the registere
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.youtube import FakeYouTube
+
+# The OpenAI-compatible server runs for the whole run: the app reads its URL from the settings.
+FAKE_OPENAI = FakeOpenAI(dimensions=int(os.environ.get("EMBEDDING_DIMENSIONS", "1536"))).start()
+
 # Before the app reads its settings. The test database is kept apart from `make dev`'s.
 os.environ.setdefault("PG_EMBEDDED_DATA_DIR", ".data/test-pgdata")
 os.environ.setdefault("SESSION_CLEANUP_SCHEDULE", "0 0 0 * * *")
+os.environ["OPENAI_BASE_URL"] = FAKE_OPENAI.base_url
+os.environ["OPENAI_KEY"] = "sk-test-key-not-a-secret"
+os.environ.setdefault("OPENAI_MAX_RETRIES", "2")
+for name in (
+    "AZURE_OPENAI_ENDPOINT",
+    "YOUTUBE_PROXY_HTTP_URL",
+    "YOUTUBE_PROXY_HTTPS_URL",
+    "WEBSHARE_PROXY_USERNAME",
+):
+    os.environ.pop(name, None)
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    FAKE_OPENAI.reset()
+    yield FAKE_OPENAI
+    FAKE_OPENAI.reset()
+
+
+@pytest.fixture
+def fake_youtube(monkeypatch: pytest.MonkeyPatch) -> FakeYouTube:
+    """YouTube for this test: every requests.Session the app makes for YouTube is answered by it."""
+    from services.video_rag import youtube
+
+    fake = FakeYouTube()
+    monkeypatch.setattr(youtube, "new_http_client", fake.http_client)
+    return fake
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch):
+    """Changes app settings for one test, as an operator would: environment, then a fresh read."""
+    from services.common.settings import get_settings
+
+    def change(**values: object) -> None:
+        for name, value in values.items():
+            monkeypatch.setenv(name.upper(), str(value))
+        get_settings.cache_clear()
+
+    yield change
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +106,21 @@ async def expire_session(session_id: str) -> None:
             text("UPDATE session SET expires_at = now() - interval '1 minute' WHERE id = :id"),
             {"id": uuid.UUID(session_id)},
         )
+
+
+async def add_videos(client: httpx.AsyncClient, session_id: str, *urls: str, **extra: object) -> list[dict[str, Any]]:
+    response = await client.post(
+        "/api/videos", json={"urls": list(urls), **extra}, headers={"X-Session-Id": session_id}
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json()["videos"])
+
+
+async def scalar(sql: str, **params: object) -> Any:
+    """One value from the database, to check what was (not) stored."""
+    from sqlalchemy import text
+
+    from services.common.database import transaction
+
+    async with transaction() as db:
+        return (await db.execute(text(sql), params)).scalar()

@@ -2,7 +2,8 @@
 
 from sqlalchemy import MetaData
 
-import services.sessions.models  # noqa: F401 - registers the tables on Base.metadata
+import services.sessions.models
+import services.video_rag.models  # noqa: F401
 from services.common.models import Base
 
 BASE_METADATAS: list[MetaData] = [Base.metadata]

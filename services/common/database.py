@@ -58,9 +58,7 @@ def start_embedded_database() -> str:
                         "in requirements-dev.txt) is not installed"
                     ) from None
                 server = pgserver.get_server(data_dir, cleanup_mode="stop")
-            _embedded.update(
-                server=server, url=server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
-            )
+            _embedded.update(server=server, url=server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1))
             logger.info("embedded PostgreSQL running in %s", data_dir)
         return str(_embedded["url"])
 

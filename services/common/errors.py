@@ -56,3 +56,13 @@ class LimitExceededError(AppError):
 class ServiceUnavailableError(AppError):
     status, code = 503, "service_unavailable"
     default_message = "A service this request needs is unavailable. Retry later."
+
+
+class ItemError(Exception):
+    """The failure of one item of a batch request (one video of POST /api/videos): reported in that
+    item's result with one of API.md's item error codes, never as the HTTP status."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -7,10 +7,11 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, PlainSerializer, ValidationError
 
 from services.common.errors import (
     AppError,
@@ -26,6 +27,9 @@ M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
 invocation_id: ContextVar[str] = ContextVar("invocation_id", default="-")
+
+# ISO 8601 with an explicit UTC offset ("+00:00"), as API.md promises.
+Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
 
 
 class RequestModel(BaseModel):

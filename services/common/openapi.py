@@ -59,12 +59,18 @@ def _operation(
 
 
 def _schemas() -> dict[str, Any]:
-    from services.sessions.schemas import SessionRequest
+    from pydantic.json_schema import models_json_schema
 
-    schemas: dict[str, Any] = {
-        model.__name__: model.model_json_schema(ref_template="#/components/schemas/{model}")
-        for model in (SessionRequest,)
-    }
+    from services.sessions.schemas import SessionRequest
+    from services.video_rag import schemas as videos
+
+    requests = [SessionRequest, videos.AddVideosRequest, videos.UploadTranscriptRequest]
+    responses = [videos.AddVideosResponse, videos.VideosResponse, videos.VideoResponse]
+    _, document = models_json_schema(
+        [(model, "validation") for model in requests] + [(model, "serialization") for model in responses],
+        ref_template="#/components/schemas/{model}",
+    )
+    schemas: dict[str, Any] = document["$defs"]
     schemas["Error"] = {
         "type": "object",
         "required": ["error"],
@@ -106,6 +112,7 @@ def _schemas() -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     from services.sessions.schemas import SessionRequest
+    from services.video_rag import schemas as videos
 
     return {
         "/api/sessions": {
@@ -139,6 +146,38 @@ def _paths() -> dict[str, Any]:
                     **_errors("500"),
                 },
             }
+        },
+        "/api/videos": {
+            "post": _operation(
+                "SaveVideoTranscript",
+                "Add YouTube videos to this session: one result per URL, in order",
+                {"200": _json(_ref("AddVideosResponse"), "One result per input")},
+                body=_body(videos.AddVideosRequest),
+                errors=("400", "413"),
+            ),
+            "get": _operation(
+                "GetVideos",
+                "This session's videos, oldest first",
+                {"200": _json(_ref("VideosResponse"), "The videos")},
+            ),
+        },
+        "/api/videos/{video_id}": {
+            "delete": _operation(
+                "RemoveVideo",
+                "Remove a video from this session",
+                {"204": {"description": "Removed"}},
+                errors=("404",),
+            )
+            | {"parameters": [{"name": "video_id", "in": "path", "required": True, "schema": {"type": "string"}}]},
+        },
+        "/api/transcripts": {
+            "post": _operation(
+                "SaveTranscript",
+                "Add a video from captions the client has (WebVTT, SRT or plain text)",
+                {"201": _json(_ref("VideoResponse"), "The stored video")},
+                body=_body(videos.UploadTranscriptRequest),
+                errors=("400", "413", "429"),
+            )
         },
         "/api/openapi.json": {
             "get": _operation(

@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
@@ -55,8 +56,39 @@ class Settings(BaseSettings):
     http_auth_level: Literal["ANONYMOUS", "FUNCTION", "ADMIN"] = "FUNCTION"
     max_request_body_bytes: int = Field(1_000_000, ge=1_000, le=100_000_000)
 
-    # --- LLM / LangChain ------------------------------------------------------------------
+    # --- YouTube --------------------------------------------------------------------------
+    transcript_languages: str = "en"
+    youtube_proxy_http_url: SecretStr | None = None
+    youtube_proxy_https_url: SecretStr | None = None
+    webshare_proxy_username: str | None = None
+    webshare_proxy_password: SecretStr | None = None
+    youtube_timeout_seconds: float = Field(20, gt=0, le=300)
+
+    # --- ingestion limits and chunking -----------------------------------------------------
+    max_urls_per_request: int = Field(10, ge=1, le=100)
+    max_videos_per_session: int = Field(20, ge=1, le=1000)
+    max_transcript_seconds: int = Field(4 * 3600, ge=60)
+    ingest_concurrency: int = Field(20, ge=1, le=100)
+    chunk_target_seconds: float = Field(60, gt=0, le=3600)
+    chunk_target_chars: int = Field(1000, ge=100, le=20_000)
+    chunk_overlap_seconds: float = Field(5, ge=0, le=600)
+
+    # --- OpenAI / Azure OpenAI / OpenAI-compatible -----------------------------------------
     openai_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_embedding_model: str = "text-embedding-3-small"
+    openai_chat_model: str = "gpt-4o-mini"
+    embedding_dimensions: int = Field(1536, ge=2, le=16_000)
+    embedding_batch_size: int = Field(256, ge=1, le=2048)
+    openai_max_retries: int = Field(3, ge=0, le=10)
+    openai_timeout_seconds: float = Field(60, gt=0, le=600)
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_key: SecretStr | None = None
+    azure_openai_api_version: str = "2024-10-21"
+    azure_openai_embedding_deployment: str | None = None
+    azure_openai_chat_deployment: str | None = None
+
+    # --- LangChain --------------------------------------------------------------------------
     langchain_chat_message_table_name: str = "langchain_chat_message"
 
     @field_validator("pg_connection_string", "pg_vector_connection_string")
@@ -65,6 +97,26 @@ class Settings(BaseSettings):
         if value is None or not value.get_secret_value().strip():
             return None
         return SecretStr(to_psycopg_url(value.get_secret_value().strip()))
+
+    @field_validator(
+        "openai_base_url",
+        "azure_openai_endpoint",
+        "azure_openai_embedding_deployment",
+        "azure_openai_chat_deployment",
+        "webshare_proxy_username",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("transcript_languages")
+    @classmethod
+    def _languages(cls, value: str) -> str:
+        codes = [code.strip() for code in value.split(",") if code.strip()]
+        if not codes or not all(_LANGUAGE_CODE.match(code) for code in codes):
+            raise ValueError("must be a comma-separated list of language codes, e.g. en,de")
+        return ",".join(codes)
 
     @field_validator("http_auth_level", mode="before")
     @classmethod
@@ -84,6 +136,29 @@ class Settings(BaseSettings):
         if value not in ("psycopg", "psycopg3", "postgresql+psycopg"):
             raise ValueError("only psycopg (psycopg 3) is supported")
         return "psycopg"
+
+    @property
+    def default_languages(self) -> list[str]:
+        return self.transcript_languages.split(",")
+
+    @property
+    def embedding_provider(self) -> Literal["azure", "openai"] | None:
+        """Azure OpenAI when its endpoint is set; OpenAI (or a compatible server) when a key or a
+        base URL is set; else none: chunks are stored without embeddings (full-text search only)."""
+        if self.azure_openai_endpoint and self.azure_openai_embedding_deployment:
+            return "azure"
+        if self.openai_key or self.openai_base_url:
+            return "openai"
+        return None
+
+    @property
+    def embedding_model_id(self) -> str:
+        """Identifies the vector space of stored embeddings: videos are shared only within one."""
+        if self.embedding_provider == "azure":
+            return f"azure:{self.azure_openai_embedding_deployment}:{self.embedding_dimensions}"
+        if self.embedding_provider == "openai":
+            return f"openai:{self.openai_embedding_model}:{self.embedding_dimensions}"
+        return "none"
 
     @property
     def database_url(self) -> str | None:

@@ -1,14 +1,10 @@
 """Request and response bodies of the session routes."""
 
-from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, PlainSerializer
+from pydantic import BaseModel, Field
 
-from services.common.http import RequestModel
-
-# ISO 8601 with an explicit UTC offset ("+00:00"), as API.md promises.
-Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
+from services.common.http import RequestModel, Timestamp
 
 
 class SessionRequest(RequestModel):

@@ -2,10 +2,11 @@
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +18,12 @@ from services.sessions.repository import SessionRepository
 logger = logging.getLogger(__name__)
 
 Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+class SessionDependent(Protocol):
+    """Data that hangs off sessions and goes with them (videos, chat history)."""
+
+    async def delete_for_sessions(self, db: AsyncSession, session_ids: Sequence[uuid.UUID]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -47,15 +54,19 @@ class SessionService:
         transaction: Transaction,
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
+        dependents: Sequence[SessionDependent] = (),
     ) -> None:
         self._repository = repository
+        self._dependents = dependents
         self._transaction = transaction
         self._settings = settings
         self._clock = clock
 
     @classmethod
     def default(cls) -> "SessionService":
-        return cls(SessionRepository(), database.transaction, get_settings())
+        from services.video_rag.repository import VideoRepository
+
+        return cls(SessionRepository(), database.transaction, get_settings(), dependents=[VideoRepository()])
 
     @property
     def _ttl(self) -> timedelta:
@@ -87,15 +98,19 @@ class SessionService:
             row = await self._repository.touch(db, session_id, now, self._sliding_ttl)
             if row is None:
                 raise (
-                    SessionExpiredError()
-                    if await self._repository.exists(db, session_id)
-                    else SessionInvalidError()
+                    SessionExpiredError() if await self._repository.exists(db, session_id) else SessionInvalidError()
                 )
         return ActiveSession(row.id, row.created_at, row.expires_at)
 
     async def delete(self, session_id: uuid.UUID) -> None:
         async with self._transaction() as db:
-            await self._repository.delete(db, [session_id])
+            await self._delete(db, [session_id])
+
+    async def _delete(self, db: AsyncSession, session_ids: list[uuid.UUID]) -> None:
+        """The sessions and all that hangs off them, set-based, in the caller's transaction."""
+        for dependent in self._dependents:
+            await dependent.delete_for_sessions(db, session_ids)
+        await self._repository.delete(db, session_ids)
 
     async def delete_expired(self) -> int:
         """Deletes every expired session with all that hangs off it, one transaction per batch.
@@ -106,7 +121,7 @@ class SessionService:
             async with self._transaction() as db:
                 ids = await self._repository.lock_expired(db, now, self._settings.session_cleanup_batch_size)
                 if ids:
-                    await self._repository.delete(db, ids)
+                    await self._delete(db, ids)
             deleted += len(ids)
             if len(ids) < self._settings.session_cleanup_batch_size:
                 return deleted

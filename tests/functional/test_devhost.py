@@ -74,10 +74,7 @@ def test_a_real_http_request_reaches_a_registered_function_and_timers_run_on_sta
 
     def expired_session_gone() -> bool:
         with engine.connect() as connection:
-            return (
-                connection.execute(text("SELECT 1 FROM session WHERE id = :id"), {"id": expired_id}).first()
-                is None
-            )
+            return connection.execute(text("SELECT 1 FROM session WHERE id = :id"), {"id": expired_id}).first() is None
 
     try:
         with running_devhost(PG_CONNECTION_STRING=database_url, SESSION_CLEANUP_RUN_ON_STARTUP="true") as url:
@@ -110,9 +107,7 @@ def test_database_down_gives_503_and_health_says_so() -> None:
     assert "nobody" not in session.text
 
 
-@pytest.mark.parametrize(
-    "setting", ["PG_CONNECTION_STRING=mysql://root:hunter2@db/x", "SESSION_EXPIRE_MINUTES=soon"]
-)
+@pytest.mark.parametrize("setting", ["PG_CONNECTION_STRING=mysql://root:hunter2@db/x", "SESSION_EXPIRE_MINUTES=soon"])
 def test_a_wrong_setting_fails_fast_naming_the_setting_and_not_its_value(setting: str) -> None:
     name, value = setting.split("=", 1)
 

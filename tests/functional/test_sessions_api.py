@@ -30,14 +30,10 @@ async def test_new_session_is_created_with_a_server_generated_uuid(client: httpx
     created_at = datetime.fromisoformat(body["created_at"])
     expires_at = datetime.fromisoformat(body["expires_at"])
     assert created_at.utcoffset() is not None
-    assert (expires_at - created_at).total_seconds() == pytest.approx(
-        get_settings().session_expire_minutes * 60, abs=1
-    )
+    assert (expires_at - created_at).total_seconds() == pytest.approx(get_settings().session_expire_minutes * 60, abs=1)
 
 
-async def test_live_session_is_returned_with_200_and_the_same_id(
-    client: httpx.AsyncClient, session_id: str
-) -> None:
+async def test_live_session_is_returned_with_200_and_the_same_id(client: httpx.AsyncClient, session_id: str) -> None:
     by_body = await client.post("/api/sessions", json={"session_id": session_id})
     by_header = await client.post("/api/sessions", headers={"X-Session-Id": session_id})
 
@@ -68,23 +64,17 @@ async def test_expired_id_gets_a_new_session(client: httpx.AsyncClient, session_
 
 async def test_routes_behind_the_authorizer_need_a_session(client: httpx.AsyncClient) -> None:
     assert_error(await client.delete("/api/sessions/current"), 401, "session_required")
-    assert_error(
-        await client.delete("/api/sessions/current", headers={"X-Session-Id": "  "}), 401, "session_required"
-    )
+    assert_error(await client.delete("/api/sessions/current", headers={"X-Session-Id": "  "}), 401, "session_required")
 
 
 @pytest.mark.parametrize("given", [str(uuid.uuid4()), "not-a-uuid", "x" * 5000, "1; DROP TABLE session"])
-async def test_unknown_or_malformed_session_is_401_session_invalid(
-    client: httpx.AsyncClient, given: str
-) -> None:
+async def test_unknown_or_malformed_session_is_401_session_invalid(client: httpx.AsyncClient, given: str) -> None:
     response = await client.delete("/api/sessions/current", headers={"X-Session-Id": given})
 
     assert_error(response, 401, "session_invalid")
 
 
-async def test_expired_session_is_refused_before_the_timer_ran(
-    client: httpx.AsyncClient, session_id: str
-) -> None:
+async def test_expired_session_is_refused_before_the_timer_ran(client: httpx.AsyncClient, session_id: str) -> None:
     await expire_session(session_id)
 
     response = await client.delete("/api/sessions/current", headers={"X-Session-Id": session_id})
@@ -92,9 +82,7 @@ async def test_expired_session_is_refused_before_the_timer_ran(
     assert_error(response, 401, "session_expired")
 
 
-async def test_session_id_is_also_accepted_as_query_parameter(
-    client: httpx.AsyncClient, session_id: str
-) -> None:
+async def test_session_id_is_also_accepted_as_query_parameter(client: httpx.AsyncClient, session_id: str) -> None:
     response = await client.delete("/api/sessions/current", params={"session_id": session_id})
 
     assert response.status_code == 204
@@ -120,9 +108,7 @@ async def test_deleted_session_is_gone(client: httpx.AsyncClient, session_id: st
         (b'{"session_id": null}', "text/plain"),
     ],
 )
-async def test_bad_body_is_400_invalid_request(
-    client: httpx.AsyncClient, body: bytes, content_type: str
-) -> None:
+async def test_bad_body_is_400_invalid_request(client: httpx.AsyncClient, body: bytes, content_type: str) -> None:
     response = await client.post("/api/sessions", content=body, headers={"content-type": content_type})
 
     assert_error(response, 400, "invalid_request")

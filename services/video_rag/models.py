@@ -1,0 +1,88 @@
+"""Videos, their chunks, and which session has which video.
+
+A video (one id, transcript language and embedding model) is stored once, whatever the number of
+sessions that added it; `session_video` links sessions to it. `video_chunk` is the table LangChain's
+PGVectorStore reads: text id, content, embedding, metadata columns, and a tsvector for full text.
+"""
+
+import uuid
+from datetime import datetime
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    Boolean,
+    Computed,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR
+from sqlalchemy.orm import Mapped, mapped_column
+
+from services.common.models import Base
+from services.common.settings import get_settings
+
+CHUNK_TABLE = "video_chunk"
+
+
+class Video(Base):
+    __tablename__ = "video"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    video_id: Mapped[str] = mapped_column(String(100))
+    language_code: Mapped[str] = mapped_column(String(20))
+    embedding_model: Mapped[str] = mapped_column(String(200))
+    # "youtube" for transcripts fetched from YouTube, "upload:<sha256 of the content>" for uploads:
+    # uploaded captions never stand in for YouTube's own in other sessions.
+    source: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(Text)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    is_generated: Mapped[bool] = mapped_column(Boolean)
+    duration_seconds: Mapped[float] = mapped_column(Float)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("video_id", "language_code", "embedding_model", "source"),)
+
+
+class SessionVideo(Base):
+    __tablename__ = "session_video"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("session.id", ondelete="CASCADE"), primary_key=True)
+    video_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # No cascade from video: a video is only deleted once no session links it (see the repository).
+    video_key: Mapped[uuid.UUID] = mapped_column(ForeignKey("video.id"), index=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class VideoChunk(Base):
+    __tablename__ = CHUNK_TABLE
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    video_key: Mapped[uuid.UUID] = mapped_column(ForeignKey("video.id", ondelete="CASCADE"))
+    video_id: Mapped[str] = mapped_column(String(100))
+    start_seconds: Mapped[float] = mapped_column(Float)
+    end_seconds: Mapped[float] = mapped_column(Float)
+    content: Mapped[str] = mapped_column(Text)
+    embedding: Mapped[list[float] | None] = mapped_column(Vector(get_settings().embedding_dimensions))
+    fts_config: Mapped[str] = mapped_column(REGCONFIG)
+    content_tsv: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector(fts_config, content)", persisted=True))
+
+    __table_args__ = (
+        # Retrieval is always restricted to some videos, and garbage collection deletes by video.
+        Index("ix_video_chunk_video_key", "video_key"),
+        Index(
+            "ix_video_chunk_embedding_hnsw",
+            "embedding",
+            postgresql_using="hnsw",
+            postgresql_ops={"embedding": "vector_cosine_ops"},
+        ),
+        Index("ix_video_chunk_content_tsv", "content_tsv", postgresql_using="gin"),
+    )

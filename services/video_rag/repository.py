@@ -1,0 +1,122 @@
+"""SQL of videos and session links. Every method runs inside the caller's transaction."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.sessions.models import Session
+from services.video_rag.models import SessionVideo, Video
+
+
+@dataclass(frozen=True)
+class SessionVideoView:
+    """A video as one session sees it."""
+
+    video: Video
+    added_at: datetime
+
+
+class VideoRepository:
+    async def session_videos(self, db: AsyncSession, session_id: uuid.UUID) -> list[SessionVideoView]:
+        rows = await db.execute(
+            select(Video, SessionVideo.added_at)
+            .join(SessionVideo, SessionVideo.video_key == Video.id)
+            .where(SessionVideo.session_id == session_id)
+            .order_by(SessionVideo.added_at, SessionVideo.video_id)
+        )
+        return [SessionVideoView(video, added_at) for video, added_at in rows]
+
+    async def find_stored(
+        self, db: AsyncSession, video_id: str, languages: Sequence[str], embedding_model: str, source: str
+    ) -> Video | None:
+        """A stored copy of the video from `source` in one of `languages` (the earliest listed)."""
+        rows = await db.execute(
+            select(Video).where(
+                Video.video_id == video_id,
+                Video.language_code.in_(languages),
+                Video.embedding_model == embedding_model,
+                Video.source == source,
+            )
+        )
+        stored = {video.language_code: video for video in rows.scalars()}
+        return next((stored[code] for code in languages if code in stored), None)
+
+    async def insert_video(self, db: AsyncSession, video: Video) -> uuid.UUID:
+        """Inserts the video and returns its key, or the key of the same video (id, language, model,
+        source) that another writer stored first."""
+        unique = ["video_id", "language_code", "embedding_model", "source"]
+        values = {column: getattr(video, column) for column in Video.__table__.columns.keys()}  # noqa: SIM118
+        row = await db.execute(
+            pg_insert(Video).values(**values).on_conflict_do_nothing(index_elements=unique).returning(Video.id)
+        )
+        key = row.scalar_one_or_none()
+        if key is not None:
+            return key
+        existing = await db.execute(select(Video.id).where(*(getattr(Video, c) == values[c] for c in unique)))
+        return existing.scalar_one()
+
+    async def lock_session(self, db: AsyncSession, session_id: uuid.UUID) -> int:
+        """Serializes the links of one session (for its quota); returns how many videos it has."""
+        await db.execute(select(Session.id).where(Session.id == session_id).with_for_update(key_share=True))
+        count = await db.execute(select(func.count()).where(SessionVideo.session_id == session_id))
+        return int(count.scalar_one())
+
+    async def link(
+        self, db: AsyncSession, session_id: uuid.UUID, video_id: str, video_key: uuid.UUID, now: datetime
+    ) -> bool:
+        """Links the video to the session; False when the session already had this video id."""
+        row = await db.execute(
+            pg_insert(SessionVideo)
+            .values(session_id=session_id, video_id=video_id, video_key=video_key, added_at=now)
+            .on_conflict_do_nothing(index_elements=["session_id", "video_id"])
+            .returning(SessionVideo.video_key)
+        )
+        return row.scalar_one_or_none() is not None
+
+    async def relink(
+        self, db: AsyncSession, session_id: uuid.UUID, video_id: str, video_key: uuid.UUID, now: datetime
+    ) -> uuid.UUID | None:
+        """Links the video, replacing the session's copy of the same video id; returns the replaced key."""
+        previous = await self.unlink(db, session_id, video_id)
+        await self.link(db, session_id, video_id, video_key, now)
+        return previous if previous != video_key else None
+
+    async def session_video(self, db: AsyncSession, session_id: uuid.UUID, video_id: str) -> SessionVideoView:
+        row = await db.execute(
+            select(Video, SessionVideo.added_at)
+            .join(SessionVideo, SessionVideo.video_key == Video.id)
+            .where(SessionVideo.session_id == session_id, SessionVideo.video_id == video_id)
+        )
+        video, added_at = row.one()
+        return SessionVideoView(video, added_at)
+
+    async def unlink(self, db: AsyncSession, session_id: uuid.UUID, video_id: str) -> uuid.UUID | None:
+        row = await db.execute(
+            delete(SessionVideo)
+            .where(SessionVideo.session_id == session_id, SessionVideo.video_id == video_id)
+            .returning(SessionVideo.video_key)
+        )
+        return row.scalar_one_or_none()
+
+    async def delete_for_sessions(self, db: AsyncSession, session_ids: Sequence[uuid.UUID]) -> None:
+        """Removes the sessions' links and the videos (with their chunks) no other session has."""
+        rows = await db.execute(
+            delete(SessionVideo).where(SessionVideo.session_id.in_(session_ids)).returning(SessionVideo.video_key)
+        )
+        await self.delete_orphans(db, set(rows.scalars()))
+
+    async def delete_orphans(self, db: AsyncSession, video_keys: set[uuid.UUID]) -> None:
+        """Deletes those of `video_keys` that no session links any more; chunks go by cascade.
+
+        The videos are locked first, in a fixed order: a concurrent link to one of them either
+        commits before (and the video is kept) or waits and then fails on its foreign key."""
+        if not video_keys:
+            return
+        keys = sorted(video_keys)
+        await db.execute(select(Video.id).where(Video.id.in_(keys)).order_by(Video.id).with_for_update())
+        await db.execute(delete(Video).where(Video.id.in_(keys), ~exists().where(SessionVideo.video_key == Video.id)))

@@ -1,0 +1,90 @@
+"""Request and response bodies of the video routes."""
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+from services.common.http import RequestModel, Timestamp
+from services.video_rag.youtube import watch_url
+
+if TYPE_CHECKING:
+    from services.video_rag.repository import SessionVideoView
+    from services.video_rag.service import ItemResult
+
+LanguageCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=20)]
+MAX_CAPTION_CHARS = 5_000_000
+
+
+class AddVideosRequest(RequestModel):
+    urls: Annotated[list[Annotated[str, Field(max_length=2048)]], Field(min_length=1)]
+    languages: Annotated[list[LanguageCode], Field(min_length=1, max_length=10)] | None = None
+
+
+class UploadTranscriptRequest(RequestModel):
+    title: Annotated[str, Field(min_length=1, max_length=500)]
+    format: Literal["vtt", "srt", "text"]
+    content: Annotated[str, Field(min_length=1, max_length=MAX_CAPTION_CHARS)]
+    language_code: LanguageCode = "en"
+    source_url: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class VideoOut(BaseModel):
+    video_id: str
+    title: str | None
+    channel: str | None
+    url: str | None
+    language_code: str
+    is_generated: bool
+    duration_seconds: float
+    chunk_count: int
+    added_at: Timestamp
+
+    @classmethod
+    def of(cls, view: "SessionVideoView") -> "VideoOut":
+        video = view.video
+        return cls(
+            video_id=video.video_id,
+            title=video.title,
+            channel=video.channel,
+            url=None if video.video_id.startswith("upload-") else watch_url(video.video_id),
+            language_code=video.language_code,
+            is_generated=video.is_generated,
+            duration_seconds=round(video.duration_seconds, 3),
+            chunk_count=video.chunk_count,
+            added_at=view.added_at,
+        )
+
+
+class ItemErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class VideoResultOut(BaseModel):
+    input: str
+    video_id: str | None
+    status: Literal["added", "already_added", "failed"]
+    video: VideoOut | None
+    error: ItemErrorOut | None
+
+    @classmethod
+    def of(cls, result: "ItemResult") -> "VideoResultOut":
+        return cls(
+            input=result.input,
+            video_id=result.video_id,
+            status=result.status,
+            video=VideoOut.of(result.video) if result.video else None,
+            error=ItemErrorOut(code=result.error.code, message=result.error.message) if result.error else None,
+        )
+
+
+class AddVideosResponse(BaseModel):
+    videos: list[VideoResultOut]
+
+
+class VideosResponse(BaseModel):
+    videos: list[VideoOut]
+
+
+class VideoResponse(BaseModel):
+    video: VideoOut

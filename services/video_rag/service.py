@@ -1,0 +1,316 @@
+"""Video use cases: add YouTube videos, upload captions, list and remove a session's videos."""
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Literal, Protocol
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common import database
+from services.common.errors import InvalidRequestError, ItemError, LimitExceededError, NotFoundError
+from services.common.settings import Settings, get_settings
+from services.sessions.service import Transaction
+from services.video_rag.captions import parse_captions
+from services.video_rag.chunking import Chunk, Snippet, chunk_snippets
+from services.video_rag.embeddings import EmbeddingError, embed_texts, get_embeddings
+from services.video_rag.models import Video
+from services.video_rag.repository import SessionVideoView, VideoRepository
+from services.video_rag.vector_store import write_chunks
+from services.video_rag.youtube import Transcript, YouTubeTranscriptSource, parse_video_id
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+logger = logging.getLogger(__name__)
+
+YOUTUBE = "youtube"
+_executor: ThreadPoolExecutor | None = None
+
+
+class TranscriptSource(Protocol):
+    """What the service needs of YouTube (blocking: it runs in a worker thread)."""
+
+    def fetch(self, video_id: str, languages: Sequence[str]) -> Transcript: ...
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    input: str
+    video_id: str | None
+    status: Literal["added", "already_added", "failed"]
+    video: SessionVideoView | None = None
+    error: ItemError | None = None
+
+
+def _blocking_executor(settings: Settings) -> ThreadPoolExecutor:
+    """Threads for the blocking YouTube client: as many as videos fetched at once."""
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=settings.ingest_concurrency, thread_name_prefix="youtube")
+    return _executor
+
+
+class VideoService:
+    def __init__(
+        self,
+        repository: VideoRepository,
+        transcripts: TranscriptSource,
+        embeddings: "Embeddings | None",
+        transaction: Transaction,
+        settings: Settings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._repository = repository
+        self._transcripts = transcripts
+        self._embeddings = embeddings
+        self._transaction = transaction
+        self._settings = settings
+        self._clock = clock
+
+    @classmethod
+    def default(cls) -> "VideoService":
+        settings = get_settings()
+        return cls(
+            VideoRepository(),
+            YouTubeTranscriptSource(settings),
+            get_embeddings(settings),
+            database.transaction,
+            settings,
+        )
+
+    # --- queries ------------------------------------------------------------------------------
+
+    async def list_videos(self, session_id: uuid.UUID) -> list[SessionVideoView]:
+        async with self._transaction() as db:
+            return await self._repository.session_videos(db, session_id)
+
+    # --- YouTube videos -----------------------------------------------------------------------
+
+    async def add_videos(
+        self, session_id: uuid.UUID, inputs: Sequence[str], languages: Sequence[str]
+    ) -> list[ItemResult]:
+        """One result per input, in order. Videos are fetched and embedded concurrently (bounded);
+        one video's failure never affects the others."""
+        async with self._transaction() as db:
+            have = {view.video.video_id: view for view in await self._repository.session_videos(db, session_id)}
+        room = self._settings.max_videos_per_session - len(have)
+        semaphore = asyncio.Semaphore(self._settings.ingest_concurrency)
+        tasks: dict[str, asyncio.Task[ItemResult]] = {}
+        slots: list[ItemResult | tuple[str, asyncio.Task[ItemResult], bool]] = []
+        for raw in inputs:
+            video_id = parse_video_id(raw)
+            if video_id is None:
+                slots.append(_failed(raw, None, "invalid_url", "Not a YouTube video URL or id."))
+            elif video_id in have:
+                slots.append(ItemResult(raw, video_id, "already_added", have[video_id]))
+            elif video_id in tasks:
+                slots.append((raw, tasks[video_id], True))
+            elif room <= 0:
+                slots.append(_failed(raw, video_id, "limit_exceeded", "This session has reached its video limit."))
+            else:
+                room -= 1
+                tasks[video_id] = asyncio.create_task(self._add_one(session_id, raw, video_id, languages, semaphore))
+                slots.append((raw, tasks[video_id], False))
+        if tasks:
+            await asyncio.wait(tasks.values())
+        return [_resolve(slot) for slot in slots]
+
+    async def _add_one(
+        self,
+        session_id: uuid.UUID,
+        raw: str,
+        video_id: str,
+        languages: Sequence[str],
+        semaphore: asyncio.Semaphore,
+    ) -> ItemResult:
+        async with semaphore:
+            for attempt in range(2):
+                try:
+                    status, view = await self._ingest(session_id, video_id, languages)
+                    return ItemResult(raw, video_id, status, view)
+                except ItemError as error:
+                    return ItemResult(raw, video_id, "failed", error=error)
+                except IntegrityError:
+                    # The stored copy was garbage-collected between lookup and link: start over once.
+                    if attempt == 1:
+                        raise
+        raise AssertionError("unreachable")
+
+    async def _ingest(
+        self, session_id: uuid.UUID, video_id: str, languages: Sequence[str]
+    ) -> tuple[Literal["added", "already_added"], SessionVideoView]:
+        model = self._settings.embedding_model_id
+        async with self._transaction() as db:
+            stored = await self._repository.find_stored(db, video_id, languages, model, YOUTUBE)
+        if stored is None:
+            transcript = await self._fetch(video_id, languages)
+            video = await self._prepare(
+                video_id=video_id,
+                language_code=transcript.language_code,
+                source=YOUTUBE,
+                snippets=transcript.snippets,
+                title=transcript.title,
+                channel=transcript.channel,
+                source_url=None,
+                is_generated=transcript.is_generated,
+            )
+        async with self._transaction() as db:
+            if await self._repository.lock_session(db, session_id) >= self._settings.max_videos_per_session:
+                raise ItemError("limit_exceeded", "This session has reached its video limit.")
+            key = stored.id if stored is not None else await self._store(db, *video)
+            linked = await self._repository.link(db, session_id, video_id, key, self._clock())
+            view = await self._repository.session_video(db, session_id, video_id)
+        return ("added" if linked else "already_added"), view
+
+    async def _fetch(self, video_id: str, languages: Sequence[str]) -> Transcript:
+        loop = asyncio.get_running_loop()
+        fetch = partial(self._transcripts.fetch, video_id, languages)
+        transcript = await loop.run_in_executor(_blocking_executor(self._settings), fetch)
+        if transcript.snippets and max(s.end for s in transcript.snippets) > self._settings.max_transcript_seconds:
+            raise ItemError(
+                "limit_exceeded",
+                f"This video is longer than {self._settings.max_transcript_seconds // 60} minutes.",
+            )
+        return transcript
+
+    # --- uploads ------------------------------------------------------------------------------
+
+    async def add_upload(
+        self,
+        session_id: uuid.UUID,
+        *,
+        title: str,
+        format: Literal["vtt", "srt", "text"],
+        content: str,
+        language_code: str,
+        source_url: str | None,
+    ) -> SessionVideoView:
+        """Stores captions the client already has; they replace the session's copy of that video."""
+        snippets = parse_captions(format, content)
+        video_id = "upload-" + hashlib.sha256(content.encode()).hexdigest()[:16]
+        if source_url:
+            youtube_id = parse_video_id(source_url)
+            if youtube_id is None:
+                raise InvalidRequestError(
+                    "source_url is not a YouTube video URL.",
+                    details=[{"field": "source_url", "message": "not a YouTube video URL"}],
+                )
+            video_id = youtube_id
+        source = "upload:" + hashlib.sha256(f"{title}\n{content}".encode()).hexdigest()[:32]
+        model = self._settings.embedding_model_id
+        async with self._transaction() as db:
+            stored = await self._repository.find_stored(db, video_id, [language_code], model, source)
+            have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
+        if video_id not in have and len(have) >= self._settings.max_videos_per_session:
+            raise_limit()
+        if stored is None:
+            video = await self._prepare(
+                video_id=video_id,
+                language_code=language_code,
+                source=source,
+                snippets=snippets,
+                title=title,
+                channel=None,
+                source_url=source_url,
+                is_generated=False,
+            )
+        async with self._transaction() as db:
+            count = await self._repository.lock_session(db, session_id)
+            if video_id not in have and count >= self._settings.max_videos_per_session:
+                raise_limit()
+            key = stored.id if stored is not None else await self._store(db, *video)
+            replaced = await self._repository.relink(db, session_id, video_id, key, self._clock())
+            if replaced is not None:
+                await self._repository.delete_orphans(db, {replaced})
+            return await self._repository.session_video(db, session_id, video_id)
+
+    # --- shared steps -------------------------------------------------------------------------
+
+    async def _prepare(
+        self,
+        *,
+        video_id: str,
+        language_code: str,
+        source: str,
+        snippets: list[Snippet],
+        title: str | None,
+        channel: str | None,
+        source_url: str | None,
+        is_generated: bool,
+    ) -> tuple[Video, list[Chunk], list[list[float]] | None]:
+        """Chunks and embeddings of a transcript, and its video row: all the work before the write."""
+        s = self._settings
+        chunks = chunk_snippets(
+            snippets,
+            target_seconds=s.chunk_target_seconds,
+            target_chars=s.chunk_target_chars,
+            overlap_seconds=s.chunk_overlap_seconds,
+        )
+        if not chunks:
+            raise ItemError("no_transcript", "This transcript holds no text.")
+        vectors = None
+        if self._embeddings is not None:
+            try:
+                vectors = await embed_texts(self._embeddings, [c.text for c in chunks], s.embedding_dimensions)
+            except EmbeddingError as exc:
+                raise ItemError("upstream_error", str(exc)) from None
+        video = Video(
+            id=uuid.uuid4(),
+            video_id=video_id,
+            language_code=language_code,
+            embedding_model=s.embedding_model_id,
+            source=source,
+            title=title,
+            channel=channel,
+            source_url=source_url,
+            is_generated=is_generated,
+            duration_seconds=max(snippet.end for snippet in snippets),
+            chunk_count=len(chunks),
+            created_at=self._clock(),
+        )
+        return video, chunks, vectors
+
+    async def _store(
+        self, db: AsyncSession, video: Video, chunks: list[Chunk], vectors: list[list[float]] | None
+    ) -> uuid.UUID:
+        """The video row and all its chunks in the caller's transaction; the key of the stored copy
+        (another writer's, when it stored the same video first)."""
+        key = await self._repository.insert_video(db, video)
+        if key == video.id:
+            await write_chunks(db, key, video.video_id, video.language_code, chunks, vectors)
+        return key
+
+    # --- removal ------------------------------------------------------------------------------
+
+    async def remove_video(self, session_id: uuid.UUID, video_id: str) -> None:
+        async with self._transaction() as db:
+            key = await self._repository.unlink(db, session_id, video_id)
+            if key is None:
+                raise NotFoundError("This session has no video with this id.")
+            await self._repository.delete_orphans(db, {key})
+
+
+def raise_limit() -> None:
+    raise LimitExceededError("This session has reached its video limit (MAX_VIDEOS_PER_SESSION).")
+
+
+def _failed(raw: str, video_id: str | None, code: str, message: str) -> ItemResult:
+    return ItemResult(raw, video_id, "failed", error=ItemError(code, message))
+
+
+def _resolve(slot: "ItemResult | tuple[str, asyncio.Task[ItemResult], bool]") -> ItemResult:
+    if isinstance(slot, ItemResult):
+        return slot
+    raw, task, repeated = slot
+    result = task.result()  # a bug inside one task surfaces here as a 500, after all tasks ended
+    if repeated and result.status != "failed":
+        return ItemResult(raw, result.video_id, "already_added", result.video)
+    return ItemResult(raw, result.video_id, result.status, result.video, result.error)

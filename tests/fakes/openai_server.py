@@ -1,0 +1,117 @@
+"""An OpenAI-compatible server on loopback (pytest-httpserver) for the REAL langchain-openai
+client: deterministic embeddings, scripted chat answers, and injectable failures."""
+
+import base64
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def fake_embedding(text: str, dimensions: int) -> np.ndarray:
+    """A bag of hashed words, normalized: texts sharing words are close, so retrieval is testable."""
+    vector = np.zeros(dimensions, dtype=np.float32)
+    for token in _TOKEN.findall(text.lower()):
+        digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+        vector[int.from_bytes(digest[:4], "little") % dimensions] += 1.0 if digest[4] % 2 else -1.0
+    norm = float(np.linalg.norm(vector))
+    if norm == 0:
+        vector[0] = 1.0
+        norm = 1.0
+    return vector / norm
+
+
+class FakeOpenAI:
+    def __init__(self, dimensions: int = 1536, latency_seconds: float = 0.0) -> None:
+        self.dimensions = dimensions
+        self.latency_seconds = latency_seconds
+        self.server = HTTPServer(host="127.0.0.1", threaded=True)
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.failures: list[tuple[int, dict[str, str]]] = []  # served first, one per request
+        self.always_fail: int | None = None
+        self.wrong_dimension = False
+        self.chat_answer: Callable[[dict[str, Any]], str] = lambda body: "I could not find that."
+        self._lock = threading.Lock()
+        self.server.expect_request("/v1/embeddings", method="POST").respond_with_handler(self._embeddings)
+        self.server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(self._chat)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}/v1"
+
+    def start(self) -> "FakeOpenAI":
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        if self.server.is_running():
+            self.server.stop()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self.failures.clear()
+        self.always_fail = None
+        self.wrong_dimension = False
+        self.latency_seconds = 0.0
+
+    def calls(self, path: str) -> list[dict[str, Any]]:
+        return [body for p, body in self.requests if p == path]
+
+    def _record(self, request: Request) -> tuple[dict[str, Any], Response | None]:
+        body = json.loads(request.get_data() or b"{}")
+        with self._lock:
+            self.requests.append((request.path, body))
+            failure = self.failures.pop(0) if self.failures else None
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
+        if failure is None and self.always_fail is not None:
+            failure = (self.always_fail, {})
+        if failure is not None:
+            status, headers = failure
+            error = {"error": {"message": "injected failure", "type": "server_error", "code": None}}
+            return body, Response(json.dumps(error), status=status, headers=headers, content_type="application/json")
+        return body, None
+
+    def _embeddings(self, request: Request) -> Response:
+        body, failure = self._record(request)
+        if failure is not None:
+            return failure
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        dimensions = self.dimensions + (3 if self.wrong_dimension else 0)
+        data = []
+        for index, text in enumerate(texts):
+            vector = fake_embedding(str(text), dimensions)
+            encoded: Any = (
+                base64.b64encode(vector.astype("<f4").tobytes()).decode()
+                if body.get("encoding_format") == "base64"
+                else vector.tolist()
+            )
+            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        payload = {"object": "list", "data": data, "model": body.get("model", "fake"),
+                   "usage": {"prompt_tokens": 0, "total_tokens": 0}}  # fmt: skip
+        return Response(json.dumps(payload), content_type="application/json")
+
+    def _chat(self, request: Request) -> Response:
+        body, failure = self._record(request)
+        if failure is not None:
+            return failure
+        payload = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "fake"),
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": self.chat_answer(body)}}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        }  # fmt: skip
+        return Response(json.dumps(payload), content_type="application/json")

@@ -1,0 +1,179 @@
+"""YouTube at the network edge: recorded responses (the ones youtube-transcript-api ships in its
+wheel under test/assets) served to the REAL youtube-transcript-api through the requests.Session
+it accepts (`http_client=`). Nothing leaves the machine."""
+
+import copy
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from html import escape
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+import youtube_transcript_api
+from requests.adapters import BaseAdapter
+
+ASSETS = Path(youtube_transcript_api.__file__).parent / "test" / "assets"
+
+# innertube recordings by failure mode; "ok" is a video with captions in many languages.
+INNERTUBE = {
+    "ok": "youtube.innertube.json.static",
+    "video_unavailable": "youtube_video_unavailable.innertube.json.static",
+    "transcripts_disabled": "youtube_transcripts_disabled.innertube.json.static",
+    "age_restricted": "youtube_age_restricted.innertube.json.static",
+    "request_blocked": "youtube_request_blocked.innertube.json.static",
+    "unplayable": "youtube_unplayable.innertube.json.static",
+}
+
+
+# The lines of the recorded transcript.xml.static, HTML and all.
+RECORDED_CAPTIONS = [
+    (0.0, 1.54, "Hey, this is just a test"),
+    (1.54, 4.16, "this is <i>not</i> the original transcript"),
+    (5.7, 3.239, "just something shorter, I made up for testing"),
+]
+
+
+def _asset(name: str) -> str:
+    return (ASSETS / name).read_text(encoding="utf-8")
+
+
+@dataclass
+class FakeVideo:
+    """A video as the fake YouTube knows it. `captions` maps (language, kind) to caption lines
+    `(start, duration, text)`; kind is "manual" or "asr"."""
+
+    mode: str = "ok"
+    captions: dict[tuple[str, str], list[tuple[float, float, str]]] = field(default_factory=dict)
+    title: str | None = "A recorded video"
+    channel: str | None = "A channel"
+    watch_status: int = 200  # 429: YouTube blocks this IP; 5xx: YouTube fails
+
+
+def hour_of_captions(topic: str, seconds: int = 3600, step: float = 3.0) -> list[tuple[float, float, str]]:
+    """Deterministic captions for a long video: one line every `step` seconds."""
+    return [
+        (i * step, step, f"{topic} sentence {i} about part {i // 20} of the {topic} story")
+        for i in range(int(seconds / step))
+    ]
+
+
+class FakeYouTube:
+    def __init__(self, latency_seconds: float = 0.0) -> None:
+        self.videos: dict[str, FakeVideo] = {}
+        self.latency_seconds = latency_seconds
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._watch_html = _asset("youtube.html.static")
+        self._innertube = {mode: json.loads(_asset(name)) for mode, name in INNERTUBE.items()}
+
+    def add(self, video_id: str, **kwargs: Any) -> FakeVideo:
+        video = FakeVideo(**kwargs)
+        if video.mode == "ok" and not video.captions:
+            video.captions = {("en", "manual"): RECORDED_CAPTIONS}
+        self.videos[video_id] = video
+        return video
+
+    def requests_for(self, video_id: str) -> list[tuple[str, str]]:
+        return [r for r in self.requests if video_id in r[1]]
+
+    def http_client(self, settings: object = None) -> requests.Session:
+        """A requests.Session whose YouTube traffic this fake answers (the app's http client factory)."""
+        session = requests.Session()
+        adapter = _Adapter(self)
+        session.mount("https://www.youtube.com", adapter)
+        session.mount("https://", _Refuse())
+        session.mount("http://", _Refuse())
+        return session
+
+    # --- responses ------------------------------------------------------------------------
+
+    def answer(self, request: requests.PreparedRequest) -> tuple[int, str, str]:
+        url = urlsplit(request.url or "")
+        query = parse_qs(url.query)
+        with self._lock:
+            self.requests.append((request.method or "GET", request.url or ""))
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
+        if url.path == "/watch":
+            video = self.videos.get(query.get("v", [""])[0], FakeVideo(mode="video_unavailable"))
+            if video.watch_status == 429:
+                return 429, "text/html", _asset("youtube_too_many_requests.html.static")
+            if video.watch_status != 200:
+                return video.watch_status, "text/html", "<html>error</html>"
+            return 200, "text/html", self._watch_html
+        if url.path == "/youtubei/v1/player":
+            video_id = json.loads(cast(bytes, request.body or b"{}"))["videoId"]
+            video = self.videos.get(video_id, FakeVideo(mode="video_unavailable"))
+            return 200, "application/json", json.dumps(self._player(video_id, video))
+        if url.path == "/api/timedtext":
+            video = self.videos[query["v"][0]]
+            lines = video.captions[(query["lang"][0], query["kind"][0])]
+            if "tlang" in query:
+                lines = [(start, dur, f"[{query['tlang'][0]}] {text}") for start, dur, text in lines]
+            return 200, "text/xml", _transcript_xml(lines)
+        if url.path == "/oembed":
+            watch = parse_qs(urlsplit(query["url"][0]).query)["v"][0]
+            known = self.videos.get(watch)
+            if known is None or known.title is None:
+                return 404, "text/html", "Not Found"
+            return 200, "application/json", json.dumps({"title": known.title, "author_name": known.channel})
+        return 404, "text/html", "Not Found"
+
+    def _player(self, video_id: str, video: FakeVideo) -> dict[str, Any]:
+        data: dict[str, Any] = copy.deepcopy(self._innertube[video.mode])
+        if video.mode != "ok":
+            return data
+        renderer = data["captions"]["playerCaptionsTracklistRenderer"]
+        template = renderer["captionTracks"][0]
+        renderer["captionTracks"] = [
+            {
+                **template,
+                "baseUrl": f"https://www.youtube.com/api/timedtext?v={video_id}&lang={language}&kind={kind}",
+                "languageCode": language,
+                "name": {"runs": [{"text": language}]},
+                "kind": "asr" if kind == "asr" else "",
+                "isTranslatable": True,
+            }
+            for language, kind in video.captions
+        ]
+        data["videoDetails"]["videoId"] = video_id
+        return data
+
+
+def _transcript_xml(lines: list[tuple[float, float, str]]) -> str:
+    body = "".join(f'<text start="{start}" dur="{dur}">{escape(text)}</text>' for start, dur, text in lines)
+    return f'<?xml version="1.0" encoding="utf-8" ?><transcript>{body}</transcript>'
+
+
+class _Adapter(BaseAdapter):
+    def __init__(self, fake: FakeYouTube) -> None:
+        super().__init__()
+        self.fake = fake
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        status, content_type, body = self.fake.answer(request)
+        response = requests.Response()
+        response.status_code = status
+        response.headers["Content-Type"] = f"{content_type}; charset=utf-8"
+        response._content = body.encode("utf-8")
+        response.encoding = "utf-8"
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+class _Refuse(BaseAdapter):
+    """Any host but YouTube's: the app must never fetch a client's URL."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        raise requests.ConnectionError(f"the fake network refuses {urlsplit(request.url or '').hostname}")
+
+    def close(self) -> None:
+        pass

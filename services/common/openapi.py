@@ -5,7 +5,7 @@ cannot drift from the code; a test checks that every registered route is describ
 """
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -64,12 +64,13 @@ def _schemas() -> dict[str, Any]:
     from services.sessions.schemas import SessionRequest
     from services.video_rag import schemas as videos
 
-    requests = [SessionRequest, videos.AddVideosRequest, videos.UploadTranscriptRequest]
-    responses = [videos.AddVideosResponse, videos.VideosResponse, videos.VideoResponse]
-    _, document = models_json_schema(
-        [(model, "validation") for model in requests] + [(model, "serialization") for model in responses],
-        ref_template="#/components/schemas/{model}",
-    )
+    requests: list[type[BaseModel]] = [SessionRequest, videos.AddVideosRequest, videos.UploadTranscriptRequest]
+    responses: list[type[BaseModel]] = [videos.AddVideosResponse, videos.VideosResponse, videos.VideoResponse]
+    modes: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        *((model, "validation") for model in requests),
+        *((model, "serialization") for model in responses),
+    ]
+    _, document = models_json_schema(modes, ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = document["$defs"]
     schemas["Error"] = {
         "type": "object",

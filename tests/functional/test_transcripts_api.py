@@ -1,0 +1,110 @@
+"""Uploaded captions (SaveTranscript) and storage without an embedding provider."""
+
+import secrets
+import uuid
+
+import httpx
+import pytest
+
+from services.common import database
+from services.common.settings import Settings
+from services.video_rag.repository import VideoRepository
+from services.video_rag.service import VideoService
+from services.video_rag.youtube import YouTubeTranscriptSource
+from tests.conftest import scalar
+from tests.fakes.youtube import FakeYouTube
+
+pytestmark = pytest.mark.asyncio
+
+SRT = "1\n00:00:01,000 --> 00:00:04,000\nThe {word} is here\n\n2\n00:01:05,000 --> 00:01:08,000\nAnd more\n"
+
+
+def unique_srt() -> tuple[str, str]:
+    word = "w" + secrets.token_hex(6)
+    return word, SRT.format(word=word)
+
+
+async def upload(client: httpx.AsyncClient, session_id: str, **body: object) -> httpx.Response:
+    return await client.post("/api/transcripts", json=body, headers={"X-Session-Id": session_id})
+
+
+async def test_uploaded_srt_becomes_a_video_with_chunks(client: httpx.AsyncClient, session_id: str) -> None:
+    word, content = unique_srt()
+
+    response = await upload(client, session_id, title="My talk", format="srt", content=content, language_code="en")
+
+    assert response.status_code == 201, response.text
+    video = response.json()["video"]
+    assert video["video_id"].startswith("upload-") and video["url"] is None
+    assert video["title"] == "My talk" and video["duration_seconds"] == 68.0 and video["chunk_count"] == 1
+    assert await scalar("SELECT count(*) FROM video_chunk WHERE content LIKE :w", w=f"%{word}%") == 1
+    listed = (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"]
+    assert [v["video_id"] for v in listed] == [video["video_id"]]
+
+
+async def test_upload_with_a_youtube_source_takes_its_id_and_deep_links(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    video_id = secrets.token_urlsafe(8)[:11]
+    content = "WEBVTT\n\n00:00:10.000 --> 00:00:12.000\nhello there\n"
+
+    response = await upload(
+        client, session_id, title="t", format="vtt", content=content, source_url=f"https://youtu.be/{video_id}"
+    )
+
+    assert response.status_code == 201
+    assert response.json()["video"]["video_id"] == video_id
+    assert response.json()["video"]["url"] == f"https://www.youtube.com/watch?v={video_id}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "t", "format": "srt", "content": "1\nnot a timing\ntext"},
+        {"title": "t", "format": "vtt", "content": "no header\n"},
+        {"title": "t", "format": "doc", "content": "x"},
+        {"title": "", "format": "text", "content": "x"},
+        {"title": "t", "format": "text", "content": "x", "source_url": "https://example.com/v"},
+        {"title": "t", "format": "text"},
+    ],
+)
+async def test_malformed_upload_is_400_and_stores_nothing(
+    client: httpx.AsyncClient, session_id: str, body: dict[str, object]
+) -> None:
+    response = await upload(client, session_id, **body)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"] == []
+
+
+async def test_without_an_embedding_provider_chunks_are_stored_for_full_text_search(
+    database_url: str, fake_youtube: FakeYouTube
+) -> None:
+    settings = Settings(openai_key=None, openai_base_url=None)
+    assert settings.embedding_provider is None
+    video_id = secrets.token_urlsafe(8)[:11]
+    fake_youtube.add(video_id, title=None)
+    service = VideoService(
+        VideoRepository(), YouTubeTranscriptSource(settings, fake_youtube.http_client), None, database.transaction,
+        settings,
+    )  # fmt: skip
+    from services.sessions.service import SessionService
+
+    session, _ = await SessionService.default().get_or_create(None)
+
+    (result,) = await service.add_videos(session.id, [video_id], ["en"])
+
+    assert result.status == "added" and result.video is not None
+    assert result.video.video.title is None  # oEmbed failed: the video is stored all the same
+    assert result.video.video.embedding_model == "none"
+    assert await scalar("SELECT count(*) FROM video_chunk WHERE video_id = :v AND embedding IS NULL", v=video_id) == 1
+    assert (
+        await scalar(
+            "SELECT count(*) FROM video_chunk"
+            " WHERE video_id = :v AND content_tsv @@ plainto_tsquery('english', 'test')",
+            v=video_id,
+        )
+        == 1
+    )
+    assert uuid.UUID(str(session.id))

@@ -1,0 +1,60 @@
+"""Captions into timestamped passages."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.video_rag.chunking import Snippet, chunk_snippets, clean_caption
+
+
+def test_caption_text_is_cleaned() -> None:
+    assert clean_caption("Tom &amp;amp; Jerry&#39;s <i>show</i>\n[Music] ♪♪ (applause) go") == "Tom & Jerry's show go"
+    assert clean_caption("[Music]") == ""
+
+
+def test_passages_follow_the_target_length_and_overlap() -> None:
+    snippets = [Snippet(f"line {i}", i * 3.0, 3.0) for i in range(100)]  # 300 s
+
+    chunks = chunk_snippets(snippets, target_seconds=60, target_chars=10_000, overlap_seconds=5)
+
+    assert chunks[0].start_seconds == 0 and chunks[0].end_seconds == 60
+    assert chunks[1].start_seconds == 57  # the last caption of the first passage starts the next
+    assert chunks[-1].end_seconds == 300
+    assert all(c.end_seconds - c.start_seconds <= 63 for c in chunks)
+
+
+def test_long_text_cuts_passages_by_characters() -> None:
+    snippets = [Snippet("x" * 400, i, 1.0) for i in range(10)]
+
+    chunks = chunk_snippets(snippets, target_seconds=3600, target_chars=1000, overlap_seconds=0)
+
+    assert [len(c.text) for c in chunks] == [1202, 1202, 1202, 400]  # three captions reach 1,000 characters
+
+
+def test_empty_and_cue_only_captions_are_dropped() -> None:
+    assert chunk_snippets([Snippet("[Music]", 0, 2)], target_seconds=60, target_chars=1000, overlap_seconds=5) == []
+
+
+snippet_lists = st.lists(
+    st.builds(
+        Snippet,
+        text=st.text(alphabet="abc xyz", min_size=1, max_size=30),
+        start=st.floats(min_value=0, max_value=10_000, allow_nan=False),
+        duration=st.floats(min_value=0, max_value=30, allow_nan=False),
+    ),
+    max_size=80,
+)
+
+
+@given(snippet_lists, st.floats(min_value=1, max_value=300), st.integers(100, 2000), st.floats(0, 30))
+def test_every_caption_lands_whole_in_a_passage_in_time_order(
+    snippets: list[Snippet], seconds: float, chars: int, overlap: float
+) -> None:
+    chunks = chunk_snippets(snippets, target_seconds=seconds, target_chars=chars, overlap_seconds=overlap)
+
+    captions = [clean_caption(s.text) for s in snippets if clean_caption(s.text)]
+    assert bool(chunks) == bool(captions)
+    joined = " ".join(c.text for c in chunks)
+    assert all(caption in joined for caption in captions)  # never split inside a caption
+    assert all(c.start_seconds <= c.end_seconds for c in chunks)
+    assert [c.start_seconds for c in chunks] == sorted(c.start_seconds for c in chunks)
+    assert len(chunks) <= len(captions)

@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +32,9 @@ MAX_BODY_BYTES = 100 * 1024 * 1024  # the Functions host's default request size 
 _SETTING_REFERENCE = re.compile(r"^%([A-Za-z0-9_]+)%$")
 _ROUTE_PARAMETER = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?]+)?(\??)\}")
 
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 def load_local_settings(path: Path) -> None:
@@ -164,7 +165,7 @@ class DevHost:
         self._run_timers = timers
         self._timer_tasks: list[asyncio.Task[None]] = []
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
@@ -172,7 +173,7 @@ class DevHost:
 
     # --- HTTP ---------------------------------------------------------------------------------
 
-    async def _http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = unquote(scope["path"])
         method = scope["method"].upper()
         route, route_params = self._match(path, method)

@@ -5,7 +5,8 @@ Revises: 0001
 Create Date: 2026-11-21
 
 The embedding column's dimension is the app setting EMBEDDING_DIMENSIONS at the time this runs;
-changing it later needs a new revision (and new embeddings).
+changing it later needs a new revision (and new embeddings). There is deliberately no approximate
+vector index: see services/video_rag/models.py.
 """
 
 from collections.abc import Sequence
@@ -85,13 +86,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_video_chunk")),
     )
     op.create_index("ix_video_chunk_video_key", "video_chunk", ["video_key"])
-    op.create_index(
-        "ix_video_chunk_embedding_hnsw",
-        "video_chunk",
-        ["embedding"],
-        postgresql_using="hnsw",
-        postgresql_ops={"embedding": "vector_cosine_ops"},
-    )
     op.create_index("ix_video_chunk_content_tsv", "video_chunk", ["content_tsv"], postgresql_using="gin")
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 _TAG = re.compile(r"<[^>]*>")
 _CUE = re.compile(r"\[[^\]]{0,40}\]|\([A-Za-z ]{0,30}(music|applause|laughter|inaudible)[A-Za-z ]{0,30}\)|[♪♫]+", re.I)
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -32,10 +31,13 @@ class Chunk:
 
 def clean_caption(text: str) -> str:
     """Caption text as plain prose: entities decoded, tags, `[Music]`-style cues and line breaks gone."""
-    text = html.unescape(html.unescape(text))
-    text = _TAG.sub(" ", text)
-    text = _CUE.sub(" ", text)
-    return _SPACE.sub(" ", text).strip()
+    if "&" in text:
+        text = html.unescape(html.unescape(text))  # YouTube escapes some captions twice
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "[" in text or "(" in text or "♪" in text or "♫" in text:
+        text = _CUE.sub(" ", text)
+    return " ".join(text.split())
 
 
 def chunk_snippets(
@@ -43,23 +45,22 @@ def chunk_snippets(
 ) -> list[Chunk]:
     """Passages of about `target_seconds` or `target_chars`, whichever comes first. The captions of
     the last `overlap_seconds` of a passage start the next one again (never more than half of it)."""
-    captions = [Snippet(text, s.start, s.duration) for s in snippets if (text := clean_caption(s.text))]
-    captions.sort(key=lambda s: s.start)
+    captions = sorted(((s.start, s.end, text) for s in snippets if (text := clean_caption(s.text))), key=lambda c: c[0])
     chunks: list[Chunk] = []
     start = 0
     while start < len(captions):
-        end, chars = start, 0
+        end, chars, last_end = start, 0, captions[start][1]
         while end < len(captions):
-            chars += len(captions[end].text) + 1
+            chars += len(captions[end][2]) + 1
+            last_end = max(last_end, captions[end][1])
             end += 1
-            if captions[end - 1].end - captions[start].start >= target_seconds or chars >= target_chars:
+            if captions[end - 1][1] - captions[start][0] >= target_seconds or chars >= target_chars:
                 break
-        passage = captions[start:end]
         chunks.append(
             Chunk(
-                text=" ".join(s.text for s in passage),
-                start_seconds=round(passage[0].start, 3),
-                end_seconds=round(max(s.end for s in passage), 3),
+                text=" ".join(caption[2] for caption in captions[start:end]),
+                start_seconds=round(captions[start][0], 3),
+                end_seconds=round(last_end, 3),
             )
         )
         if end >= len(captions):
@@ -67,7 +68,7 @@ def chunk_snippets(
         next_start = end
         while (
             next_start - 1 > start + (end - start) // 2
-            and captions[end - 1].end - captions[next_start - 1].start <= overlap_seconds
+            and captions[end - 1][1] - captions[next_start - 1][0] <= overlap_seconds
         ):
             next_start -= 1
         start = next_start

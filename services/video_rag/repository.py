@@ -95,6 +95,34 @@ class VideoRepository:
         video, added_at = row.one()
         return SessionVideoView(video, added_at)
 
+    async def lock_videos(self, db: AsyncSession, video_keys: set[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of `video_keys` that still exist, locked against garbage collection until commit."""
+        if not video_keys:
+            return set()
+        rows = await db.execute(
+            select(Video.id)
+            .where(Video.id.in_(sorted(video_keys)))
+            .order_by(Video.id)
+            .with_for_update(read=True, key_share=True)
+        )
+        return set(rows.scalars())
+
+    async def link_many(
+        self, db: AsyncSession, session_id: uuid.UUID, videos: dict[str, uuid.UUID], now: datetime
+    ) -> set[str]:
+        """Links the videos (id -> stored key) in one statement; returns the ids that were new here."""
+        if not videos:
+            return set()
+        rows = await db.execute(
+            pg_insert(SessionVideo)
+            .values(
+                [{"session_id": session_id, "video_id": v, "video_key": k, "added_at": now} for v, k in videos.items()]
+            )
+            .on_conflict_do_nothing(index_elements=["session_id", "video_id"])
+            .returning(SessionVideo.video_id)
+        )
+        return set(rows.scalars())
+
     async def unlink(self, db: AsyncSession, session_id: uuid.UUID, video_id: str) -> uuid.UUID | None:
         row = await db.execute(
             delete(SessionVideo)

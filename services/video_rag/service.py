@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common import database
@@ -39,6 +38,8 @@ class TranscriptSource(Protocol):
     """What the service needs of YouTube (blocking: it runs in a worker thread)."""
 
     def fetch(self, video_id: str, languages: Sequence[str]) -> Transcript: ...
+
+    def metadata(self, video_id: str) -> tuple[str | None, str | None]: ...
 
 
 @dataclass(frozen=True)
@@ -97,89 +98,122 @@ class VideoService:
     async def add_videos(
         self, session_id: uuid.UUID, inputs: Sequence[str], languages: Sequence[str]
     ) -> list[ItemResult]:
-        """One result per input, in order. Videos are fetched and embedded concurrently (bounded);
-        one video's failure never affects the others."""
+        """One result per input, in order. Videos are fetched, embedded and stored concurrently
+        (bounded), each whole or not at all; then all are linked to the session in one short
+        transaction. One video's failure never affects the others."""
         async with self._transaction() as db:
-            have = {view.video.video_id: view for view in await self._repository.session_videos(db, session_id)}
+            have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
         room = self._settings.max_videos_per_session - len(have)
-        semaphore = asyncio.Semaphore(self._settings.ingest_concurrency)
-        tasks: dict[str, asyncio.Task[ItemResult]] = {}
-        slots: list[ItemResult | tuple[str, asyncio.Task[ItemResult], bool]] = []
-        for raw in inputs:
+        wanted: list[str] = []  # new video ids, in input order, within the session's room
+        errors: dict[int, ItemError] = {}
+        for index, raw in enumerate(inputs):
             video_id = parse_video_id(raw)
             if video_id is None:
-                slots.append(_failed(raw, None, "invalid_url", "Not a YouTube video URL or id."))
-            elif video_id in have:
-                slots.append(ItemResult(raw, video_id, "already_added", have[video_id]))
-            elif video_id in tasks:
-                slots.append((raw, tasks[video_id], True))
-            elif room <= 0:
-                slots.append(_failed(raw, video_id, "limit_exceeded", "This session has reached its video limit."))
+                errors[index] = ItemError("invalid_url", "Not a YouTube video URL or id.")
+            elif video_id not in have and video_id not in wanted:
+                if len(wanted) < room:
+                    wanted.append(video_id)
+                else:
+                    errors[index] = ItemError("limit_exceeded", "This session has reached its video limit.")
+        outcomes = await self._store_all(wanted, languages)
+        statuses = await self._link_all(session_id, wanted, outcomes, languages)
+        async with self._transaction() as db:
+            views = {view.video.video_id: view for view in await self._repository.session_videos(db, session_id)}
+        results, seen = [], set()
+        for index, raw in enumerate(inputs):
+            video_id = parse_video_id(raw)
+            if index in errors or video_id is None:
+                results.append(ItemResult(raw, video_id, "failed", error=errors[index]))
+            elif isinstance(outcome := statuses.get(video_id, "already_added"), ItemError):
+                results.append(ItemResult(raw, video_id, "failed", error=outcome))
             else:
-                room -= 1
-                tasks[video_id] = asyncio.create_task(self._add_one(session_id, raw, video_id, languages, semaphore))
-                slots.append((raw, tasks[video_id], False))
-        if tasks:
-            await asyncio.wait(tasks.values())
-        return [_resolve(slot) for slot in slots]
+                status = "already_added" if video_id in seen else outcome
+                results.append(ItemResult(raw, video_id, status, views.get(video_id)))
+            seen.add(video_id)
+        return results
 
-    async def _add_one(
-        self,
-        session_id: uuid.UUID,
-        raw: str,
-        video_id: str,
-        languages: Sequence[str],
-        semaphore: asyncio.Semaphore,
-    ) -> ItemResult:
-        async with semaphore:
-            for attempt in range(2):
+    async def _store_all(self, video_ids: Sequence[str], languages: Sequence[str]) -> dict[str, uuid.UUID | ItemError]:
+        """The key of each video's stored copy (found, or fetched, embedded and stored now), or its error."""
+        semaphore = asyncio.Semaphore(self._settings.ingest_concurrency)
+
+        async def store(video_id: str) -> uuid.UUID | ItemError:
+            async with semaphore:
                 try:
-                    status, view = await self._ingest(session_id, video_id, languages)
-                    return ItemResult(raw, video_id, status, view)
+                    return await self._store_one(video_id, languages)
                 except ItemError as error:
-                    return ItemResult(raw, video_id, "failed", error=error)
-                except IntegrityError:
-                    # The stored copy was garbage-collected between lookup and link: start over once.
-                    if attempt == 1:
-                        raise
-        raise AssertionError("unreachable")
+                    return error
 
-    async def _ingest(
-        self, session_id: uuid.UUID, video_id: str, languages: Sequence[str]
-    ) -> tuple[Literal["added", "already_added"], SessionVideoView]:
+        keys = await asyncio.gather(*(store(video_id) for video_id in video_ids))
+        return dict(zip(video_ids, keys, strict=True))
+
+    async def _store_one(self, video_id: str, languages: Sequence[str]) -> uuid.UUID:
         model = self._settings.embedding_model_id
         async with self._transaction() as db:
             stored = await self._repository.find_stored(db, video_id, languages, model, YOUTUBE)
-        if stored is None:
-            transcript = await self._fetch(video_id, languages)
-            video = await self._prepare(
-                video_id=video_id,
-                language_code=transcript.language_code,
-                source=YOUTUBE,
-                snippets=transcript.snippets,
-                title=transcript.title,
-                channel=transcript.channel,
-                source_url=None,
-                is_generated=transcript.is_generated,
-            )
+        if stored is not None:
+            return stored.id
+        transcript, (title, channel) = await self._fetch(video_id, languages)
+        video, chunks, vectors = await self._prepare(
+            video_id=video_id,
+            language_code=transcript.language_code,
+            source=YOUTUBE,
+            snippets=transcript.snippets,
+            title=title,
+            channel=channel,
+            source_url=None,
+            is_generated=transcript.is_generated,
+        )
         async with self._transaction() as db:
-            if await self._repository.lock_session(db, session_id) >= self._settings.max_videos_per_session:
-                raise ItemError("limit_exceeded", "This session has reached its video limit.")
-            key = stored.id if stored is not None else await self._store(db, *video)
-            linked = await self._repository.link(db, session_id, video_id, key, self._clock())
-            view = await self._repository.session_video(db, session_id, video_id)
-        return ("added" if linked else "already_added"), view
+            return await self._store(db, video, chunks, vectors)
 
-    async def _fetch(self, video_id: str, languages: Sequence[str]) -> Transcript:
+    async def _link_all(
+        self,
+        session_id: uuid.UUID,
+        video_ids: Sequence[str],
+        outcomes: dict[str, uuid.UUID | ItemError],
+        languages: Sequence[str],
+    ) -> dict[str, Literal["added", "already_added"] | ItemError]:
+        """Links the stored videos to the session within its quota, in one transaction. A copy that
+        was garbage-collected since it was found is stored again, once."""
+        statuses: dict[str, Literal["added", "already_added"] | ItemError] = {}
+        for attempt in range(2):
+            ready = {v: k for v, k in outcomes.items() if isinstance(k, uuid.UUID)}
+            statuses |= {v: error for v, error in outcomes.items() if isinstance(error, ItemError)}
+            async with self._transaction() as db:
+                count = await self._repository.lock_session(db, session_id)
+                alive = await self._repository.lock_videos(db, set(ready.values()))
+                accepted = [v for v in video_ids if v in ready and ready[v] in alive]
+                over = accepted[max(0, self._settings.max_videos_per_session - count) :]
+                accepted = accepted[: len(accepted) - len(over)]
+                linked = await self._repository.link_many(
+                    db, session_id, {v: ready[v] for v in accepted}, self._clock()
+                )
+                await self._repository.delete_orphans(db, {ready[v] for v in over})
+            statuses |= {v: ("added" if v in linked else "already_added") for v in accepted}
+            statuses |= {v: ItemError("limit_exceeded", "This session has reached its video limit.") for v in over}
+            gone = [v for v in video_ids if v in ready and ready[v] not in alive]
+            if not gone:
+                break
+            if attempt == 1:
+                statuses |= {
+                    v: ItemError("upstream_error", "The video changed while it was added. Retry.") for v in gone
+                }
+            else:
+                outcomes = await self._store_all(gone, languages)
+        return statuses
+
+    async def _fetch(self, video_id: str, languages: Sequence[str]) -> tuple[Transcript, tuple[str | None, str | None]]:
+        """The transcript, and title and channel fetched at the same time (blocking calls, in threads)."""
         loop = asyncio.get_running_loop()
-        fetch = partial(self._transcripts.fetch, video_id, languages)
-        transcript = await loop.run_in_executor(_blocking_executor(self._settings), fetch)
+        executor = _blocking_executor(self._settings)
+        metadata = loop.run_in_executor(executor, self._transcripts.metadata, video_id)  # never raises
+        transcript = await loop.run_in_executor(executor, partial(self._transcripts.fetch, video_id, languages))
         if transcript.snippets and max(s.end for s in transcript.snippets) > self._settings.max_transcript_seconds:
             raise ItemError(
                 "limit_exceeded",
                 f"This video is longer than {self._settings.max_transcript_seconds // 60} minutes.",
             )
-        return transcript
+        return transcript, await metadata
 
     # --- uploads ------------------------------------------------------------------------------
 
@@ -223,10 +257,10 @@ class VideoService:
                 is_generated=False,
             )
         async with self._transaction() as db:
+            key = stored.id if stored is not None else await self._store(db, *video)
             count = await self._repository.lock_session(db, session_id)
             if video_id not in have and count >= self._settings.max_videos_per_session:
                 raise_limit()
-            key = stored.id if stored is not None else await self._store(db, *video)
             replaced = await self._repository.relink(db, session_id, video_id, key, self._clock())
             if replaced is not None:
                 await self._repository.delete_orphans(db, {replaced})
@@ -300,17 +334,3 @@ class VideoService:
 
 def raise_limit() -> None:
     raise LimitExceededError("This session has reached its video limit (MAX_VIDEOS_PER_SESSION).")
-
-
-def _failed(raw: str, video_id: str | None, code: str, message: str) -> ItemResult:
-    return ItemResult(raw, video_id, "failed", error=ItemError(code, message))
-
-
-def _resolve(slot: "ItemResult | tuple[str, asyncio.Task[ItemResult], bool]") -> ItemResult:
-    if isinstance(slot, ItemResult):
-        return slot
-    raw, task, repeated = slot
-    result = task.result()  # a bug inside one task surfaces here as a 500, after all tasks ended
-    if repeated and result.status != "failed":
-        return ItemResult(raw, result.video_id, "already_added", result.video)
-    return ItemResult(raw, result.video_id, result.status, result.video, result.error)

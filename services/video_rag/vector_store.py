@@ -71,17 +71,14 @@ async def _copy_rows(
     chunks: Sequence[Chunk],
     embeddings: Sequence[Sequence[float]] | None,
 ) -> None:
+    import numpy as np
+
+    vectors = None if embeddings is None else np.asarray(embeddings, dtype=np.float32)  # one conversion
     async with cursor.copy(_COPY) as copy:
         copy.set_types(["text", "uuid", "varchar", "float8", "float8", "text", "vector", "oid"])
         for seq, chunk in enumerate(chunks):
-            vector = None if embeddings is None else _as_array(embeddings[seq])
+            vector = None if vectors is None else vectors[seq]
             await copy.write_row(
                 (f"{video_key}:{seq}", video_key, video_id, chunk.start_seconds, chunk.end_seconds,
                  chunk.text, vector, fts_oid)
             )  # fmt: skip
-
-
-def _as_array(vector: Sequence[float]) -> object:
-    import numpy as np
-
-    return np.asarray(vector, dtype=np.float32)

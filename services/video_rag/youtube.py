@@ -63,8 +63,6 @@ class Transcript:
     language_code: str
     is_generated: bool
     snippets: list[Snippet]
-    title: str | None = None
-    channel: str | None = None
 
 
 HttpClientFactory = Callable[[Settings], Any]
@@ -109,7 +107,7 @@ class YouTubeTranscriptSource:
 
     def fetch(self, video_id: str, languages: Sequence[str]) -> Transcript:
         """The transcript in the first of `languages` available (manual captions before generated
-        ones), else one translated to the first language; with title and channel when known."""
+        ones), else one translated to the first language."""
         from youtube_transcript_api import YouTubeTranscriptApi
 
         http_client = self._http_client_factory(self._settings)
@@ -120,19 +118,19 @@ class YouTubeTranscriptSource:
             fetched = transcript.fetch()
         except Exception as exc:  # noqa: BLE001 - every library and network failure has an item code
             raise _to_item_error(exc) from None
-        title, channel = self._oembed(http_client, video_id)
         return Transcript(
             video_id=video_id,
             language_code=transcript.language_code,
             is_generated=transcript.is_generated,
             snippets=[Snippet(s.text, float(s.start), float(s.duration)) for s in fetched.snippets],
-            title=title,
-            channel=channel,
         )
 
-    @staticmethod
-    def _oembed(http_client: Any, video_id: str) -> tuple[str | None, str | None]:
-        """Title and channel; (None, None) when oEmbed fails: it never fails the video."""
+    def metadata(self, video_id: str) -> tuple[str | None, str | None]:
+        """Title and channel from YouTube's oEmbed endpoint, through the same kind of session and
+        proxy; (None, None) when that fails: it never fails the video."""
+        http_client = self._http_client_factory(self._settings)
+        if (proxies := self._proxy_config()) is not None:
+            http_client.proxies = proxies.to_requests_dict()
         try:
             response = http_client.get(OEMBED_URL, params={"url": watch_url(video_id), "format": "json"})
             response.raise_for_status()

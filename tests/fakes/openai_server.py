@@ -4,6 +4,7 @@ client: deterministic embeddings, scripted chat answers, and injectable failures
 import base64
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -31,10 +32,11 @@ def fake_embedding(text: str, dimensions: int) -> np.ndarray:
 
 
 class FakeOpenAI:
-    def __init__(self, dimensions: int = 1536, latency_seconds: float = 0.0) -> None:
+    def __init__(self, dimensions: int = 1536, latency_seconds: float = 0.0, port: int = 0) -> None:
         self.dimensions = dimensions
         self.latency_seconds = latency_seconds
-        self.server = HTTPServer(host="127.0.0.1", threaded=True)
+        self.server = HTTPServer(host="127.0.0.1", port=port, threaded=True)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.failures: list[tuple[int, dict[str, str]]] = []  # served first, one per request
         self.always_fail: int | None = None
@@ -115,3 +117,25 @@ class FakeOpenAI:
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         }  # fmt: skip
         return Response(json.dumps(payload), content_type="application/json")
+
+
+def main() -> None:
+    """`python -m tests.fakes.openai_server --port P [--latency S] [--dimensions N]`: the fake in its own
+    process, so that a benchmark's app process does not pay for it."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--dimensions", type=int, default=1536)
+    args = parser.parse_args()
+    fake = FakeOpenAI(dimensions=args.dimensions, latency_seconds=args.latency, port=args.port).start()
+    print(f"fake OpenAI-compatible server on {fake.base_url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -68,14 +68,27 @@ class FakeYouTube:
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._watch_html = _asset("youtube.html.static")
+        self._watch_html_bytes = self._watch_html.encode("utf-8")
         self._innertube = {mode: json.loads(_asset(name)) for mode, name in INNERTUBE.items()}
+        self._unknown = json.dumps(self._innertube["video_unavailable"])
+        self._rendered: dict[object, str] = {}
 
     def add(self, video_id: str, **kwargs: Any) -> FakeVideo:
         video = FakeVideo(**kwargs)
         if video.mode == "ok" and not video.captions:
             video.captions = {("en", "manual"): RECORDED_CAPTIONS}
         self.videos[video_id] = video
+        # Rendered now, so that serving them costs the fake (and a benchmark) next to nothing.
+        self._rendered[video_id] = json.dumps(self._player(video_id, video))
+        for language, kind in video.captions:
+            self._rendered[(video_id, language, kind)] = _transcript_xml(video.captions[(language, kind)])
         return video
+
+    def encoded(self, body: str) -> bytes:
+        """UTF-8 bytes of a response body; the large recorded pages are encoded once."""
+        if body is self._watch_html:
+            return self._watch_html_bytes
+        return body.encode("utf-8")
 
     def requests_for(self, video_id: str) -> list[tuple[str, str]]:
         return [r for r in self.requests if video_id in r[1]]
@@ -107,14 +120,13 @@ class FakeYouTube:
             return 200, "text/html", self._watch_html
         if url.path == "/youtubei/v1/player":
             video_id = json.loads(cast(bytes, request.body or b"{}"))["videoId"]
-            video = self.videos.get(video_id, FakeVideo(mode="video_unavailable"))
-            return 200, "application/json", json.dumps(self._player(video_id, video))
+            return 200, "application/json", str(self._rendered.get(video_id, self._unknown))
         if url.path == "/api/timedtext":
-            video = self.videos[query["v"][0]]
-            lines = video.captions[(query["lang"][0], query["kind"][0])]
+            video_id, language, kind = query["v"][0], query["lang"][0], query["kind"][0]
             if "tlang" in query:
-                lines = [(start, dur, f"[{query['tlang'][0]}] {text}") for start, dur, text in lines]
-            return 200, "text/xml", _transcript_xml(lines)
+                lines = self.videos[video_id].captions[(language, kind)]
+                return 200, "text/xml", _transcript_xml([(a, b, f"[{query['tlang'][0]}] {t}") for a, b, t in lines])
+            return 200, "text/xml", self._rendered[(video_id, language, kind)]
         if url.path == "/oembed":
             watch = parse_qs(urlsplit(query["url"][0]).query)["v"][0]
             known = self.videos.get(watch)
@@ -159,7 +171,7 @@ class _Adapter(BaseAdapter):
         response = requests.Response()
         response.status_code = status
         response.headers["Content-Type"] = f"{content_type}; charset=utf-8"
-        response._content = body.encode("utf-8")
+        response._content = self.fake.encoded(body)
         response.encoding = "utf-8"
         response.url = request.url or ""
         response.request = request

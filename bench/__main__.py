@@ -1,0 +1,17 @@
+"""`python -m bench <name> [options]`: runs one benchmark (see `python -m bench --help`)."""
+
+import argparse
+import importlib
+
+BENCHMARKS = {"ingest": "bench.ingest"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("name", choices=sorted(BENCHMARKS))
+    args, rest = parser.parse_known_args()
+    importlib.import_module(BENCHMARKS[args.name]).main(rest)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""What the benchmarks share: the app with fake upstreams on loopback, timing, and result files."""
+
+import json
+import os
+import secrets
+import statistics
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def configure(**settings: object) -> None:
+    """App settings for a benchmark run (before the app reads them)."""
+    os.environ.setdefault("PG_EMBEDDED_DATA_DIR", ".data/bench-pgdata")
+    os.environ.setdefault("SESSION_CLEANUP_SCHEDULE", "0 0 0 * * *")
+    for name, value in settings.items():
+        os.environ[name.upper()] = str(value)
+    from services.common.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+@contextmanager
+def fake_openai_process(latency_seconds: float, dimensions: int = 1536) -> Iterator[str]:
+    """The fake OpenAI-compatible server in its own process (its CPU is not the app's); yields its URL."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port),
+         "--latency", str(latency_seconds), "--dimensions", str(dimensions)],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        process.stdout.readline()  # it prints its URL once listening
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def new_video_id() -> str:
+    return secrets.token_urlsafe(8)[:11]
+
+
+@contextmanager
+def stopwatch() -> Iterator[dict[str, float]]:
+    timing: dict[str, float] = {}
+    started = time.perf_counter()
+    try:
+        yield timing
+    finally:
+        timing["seconds"] = time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def write_result(name: str, result: dict[str, Any]) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+def print_table(title: str, rows: list[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows)
+    print(f"\n{title}")
+    print("-" * (width + 20))
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")

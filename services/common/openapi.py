@@ -64,8 +64,19 @@ def _schemas() -> dict[str, Any]:
     from services.sessions.schemas import SessionRequest
     from services.video_rag import schemas as videos
 
-    requests: list[type[BaseModel]] = [SessionRequest, videos.AddVideosRequest, videos.UploadTranscriptRequest]
-    responses: list[type[BaseModel]] = [videos.AddVideosResponse, videos.VideosResponse, videos.VideoResponse]
+    requests: list[type[BaseModel]] = [
+        SessionRequest,
+        videos.AddVideosRequest,
+        videos.UploadTranscriptRequest,
+        videos.ChatRequest,
+    ]
+    responses: list[type[BaseModel]] = [
+        videos.AddVideosResponse,
+        videos.VideosResponse,
+        videos.VideoResponse,
+        videos.ChatResponse,
+        videos.HistoryResponse,
+    ]
     modes: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         *((model, "validation") for model in requests),
         *((model, "serialization") for model in responses),
@@ -179,6 +190,27 @@ def _paths() -> dict[str, Any]:
                 body=_body(videos.UploadTranscriptRequest),
                 errors=("400", "413", "429"),
             )
+        },
+        "/api/chat": {
+            "post": _operation(
+                "GetInference",
+                "Ask a question; the answer cites passages of the session's videos",
+                {"200": _json(_ref("ChatResponse"), "The answer and its sources")},
+                body=_body(videos.ChatRequest),
+                errors=("400", "409", "413"),
+            )
+        },
+        "/api/chat/history": {
+            "get": _operation(
+                "GetChatMessageHistory",
+                "This session's conversation, oldest first",
+                {"200": _json(_ref("HistoryResponse"), "The messages")},
+            ),
+            "delete": _operation(
+                "ClearChatMessageHistory",
+                "Forget this session's conversation",
+                {"204": {"description": "Cleared"}},
+            ),
         },
         "/api/openapi.json": {
             "get": _operation(

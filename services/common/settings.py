@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     azure_openai_embedding_deployment: str | None = None
     azure_openai_chat_deployment: str | None = None
 
+    # --- chat -----------------------------------------------------------------------------
+    retrieval_top_k: int = Field(6, ge=1, le=50)
+    retrieval_fetch_k: int = Field(20, ge=1, le=500)
+    retrieval_rrf_k: float = Field(60, gt=0, le=1000)
+    chat_history_turns: int = Field(6, ge=0, le=50)
+    chat_temperature: float = Field(0.0, ge=0, le=2)
+    chat_max_tokens: int = Field(800, ge=16, le=16_000)
+
     # --- LangChain --------------------------------------------------------------------------
     langchain_chat_message_table_name: str = "langchain_chat_message"
 
@@ -146,6 +154,15 @@ class Settings(BaseSettings):
         """Azure OpenAI when its endpoint is set; OpenAI (or a compatible server) when a key or a
         base URL is set; else none: chunks are stored without embeddings (full-text search only)."""
         if self.azure_openai_endpoint and self.azure_openai_embedding_deployment:
+            return "azure"
+        if self.openai_key or self.openai_base_url:
+            return "openai"
+        return None
+
+    @property
+    def chat_provider(self) -> Literal["azure", "openai"] | None:
+        """Like `embedding_provider`: without one, answers are extractive (quoted passages)."""
+        if self.azure_openai_endpoint and self.azure_openai_chat_deployment:
             return "azure"
         if self.openai_key or self.openai_base_url:
             return "openai"

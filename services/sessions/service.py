@@ -64,9 +64,11 @@ class SessionService:
 
     @classmethod
     def default(cls) -> "SessionService":
+        from services.video_rag.history import ChatHistory
         from services.video_rag.repository import VideoRepository
 
-        return cls(SessionRepository(), database.transaction, get_settings(), dependents=[VideoRepository()])
+        dependents: list[SessionDependent] = [VideoRepository(), ChatHistory()]
+        return cls(SessionRepository(), database.transaction, get_settings(), dependents=dependents)
 
     @property
     def _ttl(self) -> timedelta:

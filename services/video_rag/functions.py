@@ -1,4 +1,4 @@
-"""HTTP functions of videos and transcripts (and, later, chat)."""
+"""HTTP functions of videos, transcripts and chat."""
 
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,11 @@ from services.sessions.authorizer import require_session
 from services.video_rag.schemas import (
     AddVideosRequest,
     AddVideosResponse,
+    ChatRequest,
+    ChatResponse,
+    HistoryResponse,
+    MessageOut,
+    SourceOut,
     UploadTranscriptRequest,
     VideoOut,
     VideoResponse,
@@ -18,8 +23,9 @@ from services.video_rag.schemas import (
     VideosResponse,
 )
 
-if TYPE_CHECKING:  # the service (SQLAlchemy, LangChain) loads on the first request, not at import
+if TYPE_CHECKING:  # the services (SQLAlchemy, LangChain) load on the first request, not at import
     from services.sessions.service import ActiveSession
+    from services.video_rag.chat import ChatService
     from services.video_rag.service import VideoService
 
 bp = func.Blueprint()
@@ -29,6 +35,12 @@ def videos() -> "VideoService":
     from services.video_rag.service import VideoService
 
     return VideoService.default()
+
+
+def chat() -> "ChatService":
+    from services.video_rag.chat import ChatService
+
+    return ChatService.default()
 
 
 @bp.function_name("SaveVideoTranscript")
@@ -75,4 +87,34 @@ async def remove_video(req: func.HttpRequest, session: "ActiveSession") -> func.
     if not 0 < len(video_id) <= 100:
         raise NotFoundError("This session has no video with this id.")
     await videos().remove_video(session.id, video_id)
+    return no_content()
+
+
+@bp.function_name("GetInference")
+@bp.route(route="chat", methods=["POST"])
+@endpoint
+@require_session
+async def get_inference(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
+    body = parse_body(req, ChatRequest)
+    answer = await chat().ask(session.id, body.question, body.video_ids)
+    sources = [SourceOut.model_validate(source, from_attributes=True) for source in answer.sources]
+    return json_response(ChatResponse(answer=answer.answer, mode=answer.mode, sources=sources))
+
+
+@bp.function_name("GetChatMessageHistory")
+@bp.route(route="chat/history", methods=["GET"])
+@endpoint
+@require_session
+async def get_chat_message_history(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
+    turns = await chat().history(session.id)
+    messages = [MessageOut.model_validate(turn, from_attributes=True) for turn in turns]
+    return json_response(HistoryResponse(messages=messages))
+
+
+@bp.function_name("ClearChatMessageHistory")
+@bp.route(route="chat/history", methods=["DELETE"])
+@endpoint
+@require_session
+async def clear_chat_message_history(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
+    await chat().clear_history(session.id)
     return no_content()

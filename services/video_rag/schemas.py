@@ -88,3 +88,35 @@ class VideosResponse(BaseModel):
 
 class VideoResponse(BaseModel):
     video: VideoOut
+
+
+class ChatRequest(RequestModel):
+    question: Annotated[str, Field(min_length=1, max_length=2000)]
+    video_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=100)] | None = None
+
+
+class SourceOut(BaseModel):
+    index: int
+    video_id: str
+    title: str | None
+    start_seconds: float
+    end_seconds: float
+    url: str | None
+    text: str
+
+
+class ChatResponse(BaseModel):
+    answer: str
+    mode: Literal["generative", "extractive"]
+    sources: list[SourceOut]
+
+
+class MessageOut(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: Timestamp
+    sources: list[SourceOut] | None = None
+
+
+class HistoryResponse(BaseModel):
+    messages: list[MessageOut]

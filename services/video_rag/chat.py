@@ -1,0 +1,171 @@
+"""The chat use case: a question about the session's videos, answered from their transcripts with
+citations, and remembered as a turn of the session's conversation."""
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Literal
+
+from services.common import database
+from services.common.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
+from services.common.settings import Settings, get_settings
+from services.sessions.service import Transaction
+from services.video_rag import rag
+from services.video_rag.embeddings import EmbeddingError, get_embeddings
+from services.video_rag.history import ChatHistory, Turn
+from services.video_rag.llm import ChatModelError, complete, get_chat_model
+from services.video_rag.repository import SessionVideoView, VideoRepository
+from services.video_rag.vector_store import Hit, fts_config_for, full_text_search, hybrid_search
+from services.video_rag.youtube import watch_url
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+    from langchain_core.language_models.chat_models import BaseChatModel
+
+logger = logging.getLogger(__name__)
+
+
+class NoVideosError(ConflictError):
+    code = "no_videos"
+    default_message = "This session has no videos yet: add some with POST /api/videos first."
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer: str
+    mode: Literal["generative", "extractive"]
+    sources: list[rag.Passage]
+
+
+class ChatService:
+    def __init__(
+        self,
+        videos: VideoRepository,
+        history: ChatHistory,
+        embeddings: "Embeddings | None",
+        chat_model: "BaseChatModel | None",
+        transaction: Transaction,
+        settings: Settings,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._videos = videos
+        self._history = history
+        self._embeddings = embeddings
+        self._chat_model = chat_model
+        self._transaction = transaction
+        self._settings = settings
+        self._clock = clock
+
+    @classmethod
+    def default(cls) -> "ChatService":
+        settings = get_settings()
+        return cls(
+            VideoRepository(),
+            ChatHistory(settings.langchain_chat_message_table_name),
+            get_embeddings(settings),
+            get_chat_model(settings),
+            database.transaction,
+            settings,
+        )
+
+    async def ask(self, session_id: uuid.UUID, question: str, video_ids: Sequence[str] | None) -> Answer:
+        async with self._transaction() as db:
+            views = await self._videos.session_videos(db, session_id)
+        if not views:
+            raise NoVideosError()
+        if video_ids:
+            unknown = sorted(set(video_ids) - {view.video.video_id for view in views})
+            if unknown:
+                raise InvalidRequestError(
+                    "video_ids names videos this session does not have.",
+                    details=[{"field": "video_ids", "message": f"not in this session: {', '.join(unknown)}"}],
+                )
+            views = [view for view in views if view.video.video_id in video_ids]
+        turns = await self._history.turns(session_id) if self._settings.chat_history_turns else []
+        standalone = await self._standalone(question, turns[-2 * self._settings.chat_history_turns :])
+        passages = self._passages(await self._retrieve(standalone, views), views)
+        if not passages:
+            answer = Answer(rag.NO_ANSWER, self._mode, [])
+        elif self._chat_model is not None:
+            text = await self._complete(rag.answer_messages(standalone, passages))
+            cited, sources = rag.cite(text, passages)
+            answer = Answer(cited, "generative", sources)
+        else:
+            extract, sources = rag.extractive_answer(passages)
+            answer = Answer(extract, "extractive", sources)
+        sources_out = [asdict(p) for p in answer.sources]
+        await self._history.add_turn(session_id, question, answer.answer, sources_out, self._clock())
+        return answer
+
+    @property
+    def _mode(self) -> Literal["generative", "extractive"]:
+        return "generative" if self._chat_model is not None else "extractive"
+
+    async def _standalone(self, question: str, turns: list[Turn]) -> str:
+        """The question made understandable without the conversation."""
+        if not turns:
+            return question
+        if self._chat_model is None:  # no model to rewrite it: retrieve with the previous question too
+            last_question = next((t.content for t in reversed(turns) if t.role == "user"), "")
+            return f"{last_question} {question}".strip()
+        rewritten = await self._complete(rag.rewrite_messages(question, [(t.role, t.content) for t in turns]))
+        return rewritten[:2000] or question
+
+    async def _complete(self, messages: list[tuple[str, str]]) -> str:
+        assert self._chat_model is not None
+        try:
+            return await complete(self._chat_model, messages)
+        except ChatModelError as exc:
+            raise ServiceUnavailableError(str(exc)) from None
+
+    async def _retrieve(self, question: str, views: list[SessionVideoView]) -> list[Hit]:
+        s = self._settings
+        keys = [view.video.id for view in views]
+        # The query is parsed like most of the selected transcripts (PostgreSQL's configuration of
+        # their language, `simple` where it has none).
+        fts_config = Counter(fts_config_for(view.video.language_code) for view in views).most_common(1)[0][0]
+        if self._embeddings is None:
+            async with self._transaction() as db:
+                return await full_text_search(db, question, keys, fts_config=fts_config, k=s.retrieval_top_k)
+        try:
+            query_embedding = await self._embeddings.aembed_query(question)
+        except Exception as exc:  # noqa: BLE001 - any failure of the embedding upstream
+            logger.warning("query embedding failed: %s", type(exc).__name__)
+            raise ServiceUnavailableError("The embedding service is unavailable. Retry later.") from None
+        if len(query_embedding) != s.embedding_dimensions:
+            raise ServiceUnavailableError(str(EmbeddingError("The embedding service answered a wrong dimension.")))
+        return await hybrid_search(
+            self._embeddings,
+            query_embedding,
+            question,
+            keys,
+            fts_config=fts_config,
+            k=s.retrieval_top_k,
+            fetch_k=s.retrieval_fetch_k,
+            rrf_k=s.retrieval_rrf_k,
+        )
+
+    @staticmethod
+    def _passages(hits: list[Hit], views: list[SessionVideoView]) -> list[rag.Passage]:
+        titles = {view.video.id: view.video.title for view in views}
+        return [
+            rag.Passage(
+                index=i,
+                video_id=hit.video_id,
+                title=titles.get(hit.video_key),
+                start_seconds=hit.start_seconds,
+                end_seconds=hit.end_seconds,
+                text=hit.content,
+                url=None if hit.video_id.startswith("upload-") else watch_url(hit.video_id, hit.start_seconds),
+            )
+            for i, hit in enumerate(hits, start=1)
+        ]
+
+    async def history(self, session_id: uuid.UUID) -> list[Turn]:
+        return await self._history.turns(session_id)
+
+    async def clear_history(self, session_id: uuid.UUID) -> None:
+        await self._history.clear(session_id)

@@ -1,0 +1,75 @@
+"""The chat model through langchain-openai: OpenAI, Azure OpenAI, or any OpenAI-compatible server.
+None when no provider is configured: answers are then extractive."""
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
+
+from services.common.settings import Settings
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.chat_models import BaseChatModel
+
+logger = logging.getLogger(__name__)
+
+_clients: dict[tuple[asyncio.AbstractEventLoop, str], "BaseChatModel"] = {}
+
+
+class ChatModelError(Exception):
+    """The chat model failed after its retries (down, rate-limiting, or answering nonsense)."""
+
+
+def make_chat_model(settings: Settings) -> "BaseChatModel | None":
+    if settings.chat_provider == "azure":
+        from langchain_openai import AzureChatOpenAI
+
+        return AzureChatOpenAI(
+            azure_endpoint=settings.azure_openai_endpoint,
+            deployment_name=settings.azure_openai_chat_deployment,
+            openai_api_key=settings.azure_openai_api_key,
+            openai_api_version=settings.azure_openai_api_version,
+            temperature=settings.chat_temperature,
+            max_tokens=settings.chat_max_tokens,
+            max_retries=settings.openai_max_retries,
+            request_timeout=settings.openai_timeout_seconds,
+        )
+    if settings.chat_provider == "openai":
+        from langchain_openai import ChatOpenAI
+
+        return ChatOpenAI(
+            model=settings.openai_chat_model,
+            openai_api_key=settings.openai_key or SecretStr("not-needed"),  # local servers take any key
+            openai_api_base=settings.openai_base_url,
+            temperature=settings.chat_temperature,
+            max_tokens=settings.chat_max_tokens,
+            max_retries=settings.openai_max_retries,
+            request_timeout=settings.openai_timeout_seconds,
+        )
+    return None
+
+
+def get_chat_model(settings: Settings) -> "BaseChatModel | None":
+    """The shared client of the running event loop."""
+    if settings.chat_provider is None:
+        return None
+    key = (asyncio.get_running_loop(), f"{settings.chat_provider}:{settings.openai_chat_model}")
+    if key not in _clients:
+        client = make_chat_model(settings)
+        assert client is not None
+        _clients[key] = client
+    return _clients[key]
+
+
+async def complete(model: "BaseChatModel", messages: list[tuple[str, str]]) -> str:
+    """The model's text answer to `messages` ((role, content) pairs), or ChatModelError."""
+    try:
+        reply = await model.ainvoke(messages)
+    except Exception as exc:  # noqa: BLE001 - any client, HTTP or parsing failure of the upstream
+        logger.warning("chat model request failed: %s", type(exc).__name__)
+        raise ChatModelError("The chat model is unavailable. Retry later.") from None
+    content = reply.content
+    if not isinstance(content, str):
+        content = "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
+    return content.strip()

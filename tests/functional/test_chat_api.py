@@ -68,8 +68,9 @@ def answer_citing(word: str, extra: str = "") -> Any:
 async def test_the_passage_holding_the_answer_is_retrieved_and_cited_with_its_deep_link(
     client: httpx.AsyncClient, session_id: str, fake_openai: FakeOpenAI
 ) -> None:
-    volcano = await upload(client, session_id, "Volcanoes", "lava flows downhill slowly", "ash clouds ground planes",
-                           "the magma chamber under Katla holds zircon crystals", "geologists measure tremors")  # fmt: skip
+    volcano_lines = ["lava flows downhill slowly", "ash clouds ground planes",
+                     "the magma chamber under Katla holds zircon crystals", "geologists measure tremors"]  # fmt: skip
+    volcano = await upload(client, session_id, "Volcanoes", *volcano_lines)
     await upload(client, session_id, "Rivers", "rivers carve canyons", "deltas form at river mouths", "salmon swim")
     await upload(client, session_id, "Glaciers", "glaciers move slowly", "ice cores record climate", "crevasses")
     fake_openai.chat_answer = answer_citing("zircon", extra=" and also [42].")

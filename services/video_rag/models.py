@@ -75,12 +75,12 @@ class VideoChunk(Base):
     fts_config: Mapped[str] = mapped_column(REGCONFIG)
     content_tsv: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector(fts_config, content)", persisted=True))
 
-    # No approximate (HNSW/IVFFlat) index on `embedding`, on purpose: every search is restricted to
-    # one session's videos, where an exact scan of their chunks (through ix_video_chunk_video_key)
-    # is both fast and exact, whereas pgvector 0.6's HNSW filters AFTER searching (losing results
-    # of small sessions in a large table) and costs ~4.5 ms per inserted 1536-dim row here
-    # (223 vs 9,531 rows/s: bench/ingest.py, README "Performance").
-    __table_args__ = (
-        Index("ix_video_chunk_video_key", "video_key"),
-        Index("ix_video_chunk_content_tsv", "content_tsv", postgresql_using="gin"),
-    )
+    # Every search is confined to one session's videos, so the one index it needs is the one that
+    # finds their chunks (ix_video_chunk_video_key); scoring a session's ~1,000-2,000 chunks exactly
+    # then costs the same whatever the size of the table. On purpose, NO index on `embedding` or
+    # `content_tsv`, whose cost would follow the table instead (bench/ingest.py, bench/retrieve.py):
+    # - HNSW: pgvector 0.6 filters AFTER searching, losing the results of small sessions in a large
+    #   table, and costs ~4.5 ms per inserted 1536-dim row here (223 vs 9,531 rows/s);
+    # - GIN: the planner ANDs it with the video index for common words and reads tens of thousands
+    #   of other sessions' entries (p50 alternating 14/25 ms at 100,000 chunks; 15 ms steady without).
+    __table_args__ = (Index("ix_video_chunk_video_key", "video_key"),)

@@ -1,0 +1,291 @@
+"""Retrieval: p50/p95 of one session's hybrid retrieval (pgvector + full text through LangChain's
+PGVectorStore, fused by RRF) as the chunk table grows from the session's own 20 one-hour videos to
+2,000 other videos (about 100,000 chunks, 1536 dimensions; built once and reused), the recall of
+its vector leg against an exact search, and the time our code spends per chat request apart from
+the model calls.
+
+    python -m bench retrieve [--queries 200] [--other-videos 2000]
+"""
+
+import argparse
+import asyncio
+import time
+import uuid
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from bench.common import configure, fake_openai_process, new_video_id, percentile, print_table, write_result
+from tests.fakes.openai_server import fake_embedding
+
+DIMENSIONS = 1536
+SESSION_VIDEOS = 20
+CHUNKS_PER_VIDEO = 60  # one hour in passages of a minute
+OTHER_CHUNKS_PER_VIDEO = 50
+WORDS = (
+    "river mountain glacier volcano forest desert ocean island valley canyon storm thunder lightning rain snow "
+    "wind cloud sun moon star planet comet galaxy orbit gravity energy atom electron proton neutron quantum "
+    "physics chemistry biology cell gene protein enzyme virus bacteria fungus plant tree flower seed root leaf "
+    "animal bird fish insect mammal reptile zebra lion tiger elephant whale dolphin shark eagle owl penguin "
+    "history empire king queen war treaty revolution democracy economy market trade money bank price tax law "
+    "court judge music guitar piano violin drum song melody rhythm painting sculpture poem novel story theatre"
+).split()
+
+
+def transcript_text(rng: np.random.Generator, words: int = 160) -> str:
+    return " ".join(rng.choice(WORDS, size=words))
+
+
+async def database_url_for(name: str) -> str:
+    """A database of the bench server (the embedded one unless PG_CONNECTION_STRING is set), migrated."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from services.common.database import database_url, migrate
+
+    server = database_url()
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        if not connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    migrate(url)
+    return url
+
+
+@asynccontextmanager
+async def using_database(url: str) -> Any:
+    from services.common import database
+
+    configure(PG_CONNECTION_STRING=url)
+    try:
+        yield
+    finally:
+        await database.dispose_engines()
+
+
+async def fill(videos: int, chunks_per_video: int, model: str, rng: np.random.Generator, real: bool) -> list[uuid.UUID]:
+    """Stores `videos` videos; `real` ones get bag-of-words embeddings (searchable), others random ones."""
+    from services.common.database import transaction
+    from services.video_rag.chunking import Chunk
+    from services.video_rag.models import Video
+    from services.video_rag.repository import VideoRepository
+    from services.video_rag.vector_store import write_chunks
+
+    keys = []
+    for _ in range(videos):
+        texts = [transcript_text(rng) for _ in range(chunks_per_video)]
+        if real:
+            vectors = np.stack([fake_embedding(t, DIMENSIONS) for t in texts])
+        else:
+            vectors = rng.standard_normal((chunks_per_video, DIMENSIONS)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        video = Video(
+            id=uuid.uuid4(), video_id=new_video_id(), language_code="en", embedding_model=model, source="youtube",
+            title="bench", channel=None, source_url=None, is_generated=False, duration_seconds=3600.0,
+            chunk_count=chunks_per_video, created_at=datetime.now(UTC),
+        )  # fmt: skip
+        chunks = [Chunk(text, i * 60.0, i * 60.0 + 60.0) for i, text in enumerate(texts)]
+        async with transaction() as db:
+            key = await VideoRepository().insert_video(db, video)
+            await write_chunks(db, key, video.video_id, "en", chunks, vectors)
+        keys.append(video.id)
+    return keys
+
+
+async def analyze() -> None:
+    from sqlalchemy import text
+
+    from services.common.database import get_engine
+
+    async with get_engine().connect() as connection:
+        await connection.execute(text("ANALYZE video_chunk"))
+        await connection.commit()
+
+
+async def other_videos_present(model: str) -> int:
+    from sqlalchemy import text
+
+    from services.common.database import transaction
+
+    async with transaction() as db:
+        return int(
+            (await db.execute(text("SELECT count(*) FROM video WHERE embedding_model = :m"), {"m": model})).scalar_one()
+        )
+
+
+async def measure(keys: list[uuid.UUID], questions: list[str], embeddings: Any) -> dict[str, Any]:
+    """Latency of hybrid retrieval for one session, and recall@k of its vector leg vs numpy exact search."""
+    from sqlalchemy import text
+
+    from services.common.database import transaction
+    from services.common.settings import get_settings
+    from services.video_rag.vector_store import hybrid_search
+
+    settings = get_settings()
+    async with transaction() as db:
+        rows = (
+            await db.execute(text("SELECT id, embedding::text FROM video_chunk WHERE video_key = ANY(:k)"), {"k": keys})
+        ).all()
+    ids = [r[0] for r in rows]
+    matrix = np.array([np.fromstring(r[1].strip("[]"), sep=",", dtype=np.float32) for r in rows])  # noqa: NPY201
+    latencies, recalls = [], []
+    k = settings.retrieval_top_k
+    for question in questions:
+        query = fake_embedding(question, DIMENSIONS)
+        started = time.perf_counter()
+        hits = await hybrid_search(
+            embeddings, query.tolist(), question, keys, fts_config="english", k=k,
+            fetch_k=settings.retrieval_fetch_k, rrf_k=settings.retrieval_rrf_k,
+        )  # fmt: skip
+        latencies.append((time.perf_counter() - started) * 1000)
+        # Exact top-k by brute force; chunks tied with the k-th score are all right answers.
+        scores = matrix @ query
+        kth = np.sort(scores)[::-1][settings.retrieval_fetch_k - 1]
+        exact = {ids[i] for i in np.flatnonzero(scores >= kth - 1e-5)}
+        dense = await dense_leg(keys, query, settings.retrieval_fetch_k)
+        recalls.append(len(exact & set(dense)) / len(dense))
+        assert hits
+    return {
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "recall_at_fetch_k": float(np.mean(recalls)),
+        "queries": len(questions),
+    }
+
+
+async def dense_leg(keys: list[uuid.UUID], query: np.ndarray, k: int) -> list[str]:
+    """What the vector leg returns: the same statement PGVectorStore runs (filter, order, limit)."""
+    from sqlalchemy import text
+
+    from services.common.database import transaction
+
+    async with transaction() as db:
+        rows = await db.execute(
+            text(
+                "SELECT id FROM video_chunk WHERE video_key = ANY(:k) "
+                "ORDER BY embedding <=> CAST(:q AS vector) LIMIT :n"
+            ),
+            {"k": keys, "q": str(query.tolist()), "n": k},
+        )
+        return [r[0] for r in rows]
+
+
+async def chat_overhead(keys: list[uuid.UUID], questions: list[str]) -> dict[str, Any]:
+    """Wall time of POST /api/chat through the local host minus the time spent awaiting the
+    embedding and chat model calls (a zero-latency fake in another process): our code's share."""
+    import httpx
+
+    from devhost.host import DevHost
+    from function_app import app
+    from services.common.database import transaction
+    from services.common.settings import get_settings
+    from services.video_rag import chat
+    from services.video_rag.embeddings import get_embeddings
+    from services.video_rag.models import Video
+    from services.video_rag.repository import VideoRepository
+
+    waited = [0.0]
+    complete = chat.complete
+
+    async def timed_complete(*args: Any, **kwargs: Any) -> str:
+        started = time.perf_counter()
+        try:
+            return await complete(*args, **kwargs)
+        finally:
+            waited[0] += time.perf_counter() - started
+
+    embeddings = get_embeddings(get_settings())
+    embed_query = embeddings.aembed_query  # type: ignore[union-attr]
+
+    async def timed_embed_query(text: str) -> list[float]:
+        started = time.perf_counter()
+        try:
+            return await embed_query(text)
+        finally:
+            waited[0] += time.perf_counter() - started
+
+    chat.complete = timed_complete  # type: ignore[assignment]
+    object.__setattr__(embeddings, "aembed_query", timed_embed_query)
+    transport = httpx.ASGITransport(app=DevHost(app, timers=False))
+    ours = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        for question in questions:
+            session_id = (await client.post("/api/sessions")).json()["session_id"]
+            async with transaction() as db:
+                videos = {
+                    video.video_id: video.id
+                    for video in (
+                        await db.execute(__import__("sqlalchemy").select(Video).where(Video.id.in_(keys)))
+                    ).scalars()
+                }
+                await VideoRepository().link_many(db, uuid.UUID(session_id), videos, datetime.now(UTC))
+            waited[0] = 0.0
+            started = time.perf_counter()
+            response = await client.post("/api/chat", json={"question": question}, headers={"X-Session-Id": session_id})
+            total = time.perf_counter() - started
+            assert response.status_code == 200, response.text
+            ours.append((total - waited[0]) * 1000)
+    chat.complete = complete
+    return {"p50_ms": percentile(ours[5:], 50), "p95_ms": percentile(ours[5:], 95), "requests": len(ours)}
+
+
+async def phase(url: str, other_videos: int, questions: list[str], seed: int) -> dict[str, Any]:
+    from services.common.settings import get_settings
+    from services.video_rag.embeddings import get_embeddings
+
+    async with using_database(url):
+        rng = np.random.default_rng(seed)
+        present = await other_videos_present("bench-other")
+        if present < other_videos:
+            started = time.perf_counter()
+            await fill(other_videos - present, OTHER_CHUNKS_PER_VIDEO, "bench-other", rng, real=False)
+            print(f"built {other_videos - present} other videos in {time.perf_counter() - started:.0f} s")
+        session_keys = await fill(SESSION_VIDEOS, CHUNKS_PER_VIDEO, "bench-session", np.random.default_rng(1), True)
+        await analyze()  # the statistics autovacuum keeps on a live table, at once
+        embeddings = get_embeddings(get_settings())
+        result = await measure(session_keys, questions, embeddings)
+        if other_videos:
+            result["chat_request_our_code"] = await chat_overhead(session_keys, questions[:60])
+        from services.common.database import transaction
+        from services.video_rag.repository import VideoRepository
+
+        async with transaction() as db:
+            await VideoRepository().delete_orphans(db, set(session_keys))
+        return result
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench retrieve")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--other-videos", type=int, default=2000)
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(3)
+    questions = [" ".join(rng.choice(WORDS, size=4)) for _ in range(args.queries)]
+    with fake_openai_process(latency_seconds=0) as base_url:
+        configure(OPENAI_BASE_URL=base_url, OPENAI_KEY="bench")
+        small_url = asyncio.run(database_url_for("bench_alone"))
+        large_url = asyncio.run(database_url_for("bench_large"))
+        alone = asyncio.run(phase(small_url, 0, questions, seed=11))
+        large = asyncio.run(phase(large_url, args.other_videos, questions, seed=12))
+    result = {"session_alone": alone, "with_other_videos": large, "other_videos": args.other_videos,
+              "ratio_p50": large["p50_ms"] / alone["p50_ms"]}  # fmt: skip
+    print_table(
+        "retrieve: hybrid retrieval of one session (20 one-hour videos), 1536 dimensions",
+        [
+            ("session alone: p50 / p95 (ms)", f"{alone['p50_ms']:.2f} / {alone['p95_ms']:.2f}"),
+            (f"+{args.other_videos} other videos: p50 / p95 (ms)", f"{large['p50_ms']:.2f} / {large['p95_ms']:.2f}"),
+            ("p50 ratio (target <= 1.5)", f"{result['ratio_p50']:.2f}"),
+            (
+                "recall of the vector leg vs exact",
+                f"{alone['recall_at_fetch_k']:.3f} / {large['recall_at_fetch_k']:.3f}",
+            ),
+            (
+                "chat request, our code: p50 / p95 (ms)",
+                f"{large['chat_request_our_code']['p50_ms']:.2f} / {large['chat_request_our_code']['p95_ms']:.2f}",
+            ),
+        ],
+    )
+    print(f"\nwritten: {write_result('retrieve', result)}")

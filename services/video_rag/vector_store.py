@@ -19,7 +19,9 @@ from services.video_rag.chunking import Chunk
 from services.video_rag.models import CHUNK_TABLE
 
 if TYPE_CHECKING:
+    import numpy as np
     from langchain_core.embeddings import Embeddings
+    from numpy.typing import NDArray
 
 # PostgreSQL's text search configurations (PostgreSQL 16), by ISO 639-1 language code.
 FTS_CONFIGS = {
@@ -49,7 +51,7 @@ async def write_chunks(
     video_id: str,
     language_code: str,
     chunks: Sequence[Chunk],
-    embeddings: Sequence[Sequence[float]] | None,
+    embeddings: "Sequence[Sequence[float]] | NDArray[np.float32] | None",
 ) -> None:
     """All chunks of one video in one binary COPY, inside `db`'s transaction."""
     fts_oid = (
@@ -74,7 +76,7 @@ async def _copy_rows(
     video_id: str,
     fts_oid: int,
     chunks: Sequence[Chunk],
-    embeddings: Sequence[Sequence[float]] | None,
+    embeddings: "Sequence[Sequence[float]] | NDArray[np.float32] | None",
 ) -> None:
     import numpy as np
 

@@ -107,11 +107,20 @@ class Settings(BaseSettings):
         return SecretStr(to_psycopg_url(value.get_secret_value().strip()))
 
     @field_validator(
+        "pg_vector_user",
+        "pg_vector_password",
+        "pg_vector_host",
+        "pg_vector_database_name",
+        "youtube_proxy_http_url",
+        "youtube_proxy_https_url",
+        "webshare_proxy_username",
+        "webshare_proxy_password",
+        "openai_key",
         "openai_base_url",
         "azure_openai_endpoint",
+        "azure_openai_api_key",
         "azure_openai_embedding_deployment",
         "azure_openai_chat_deployment",
-        "webshare_proxy_username",
         mode="before",
     )
     @classmethod

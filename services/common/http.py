@@ -20,6 +20,7 @@ from services.common.errors import (
     ServiceUnavailableError,
 )
 from services.common.settings import get_settings
+from services.common.telemetry import log_request, session_hash
 
 logger = logging.getLogger("services.http")
 
@@ -129,21 +130,21 @@ def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], Awa
 
     async def wrapper(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
         token = invocation_id.set(context.invocation_id)
+        session_token = session_hash.set(None)
         started = time.perf_counter()
         try:
             response = await handler(req)
         except Exception as exc:  # noqa: BLE001 - this is the one place errors are mapped
-            response = _error_to_response(exc, handler.__name__)
-        finally:
-            invocation_id.reset(token)
-        logger.info(
-            "%s %s -> %d in %.1f ms (invocation %s)",
-            req.method,
-            handler.__name__,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-            context.invocation_id,
+            response = _error_to_response(exc, context.function_name or handler.__name__)
+        log_request(
+            function=context.function_name or handler.__name__,
+            invocation_id=context.invocation_id,
+            method=req.method,
+            status=response.status_code,
+            duration_ms=(time.perf_counter() - started) * 1000,
         )
+        invocation_id.reset(token)
+        session_hash.reset(session_token)
         return response
 
     wrapper.__name__ = handler.__name__

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     chat_temperature: float = Field(0.0, ge=0, le=2)
     chat_max_tokens: int = Field(800, ge=16, le=16_000)
 
+    # --- observability ----------------------------------------------------------------------
+    applicationinsights_connection_string: SecretStr | None = None
+
     # --- LangChain --------------------------------------------------------------------------
     langchain_chat_message_table_name: str = "langchain_chat_message"
 
@@ -121,6 +124,7 @@ class Settings(BaseSettings):
         "azure_openai_api_key",
         "azure_openai_embedding_deployment",
         "azure_openai_chat_deployment",
+        "applicationinsights_connection_string",
         mode="before",
     )
     @classmethod

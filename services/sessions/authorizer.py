@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from services.common.errors import SessionRequiredError
+from services.common.telemetry import set_session
 
 if TYPE_CHECKING:  # the service (and SQLAlchemy) load on the first request, not at import
     from services.sessions.service import ActiveSession
@@ -32,6 +33,7 @@ def require_session(handler: SessionHandler) -> Callable[[func.HttpRequest], Awa
         if raw_id is None:
             raise SessionRequiredError()
         session = await SessionService.default().authorize(parse_session_id(raw_id))
+        set_session(session.id)
         return await handler(req, session)
 
     authorized.__name__ = handler.__name__

@@ -7,6 +7,7 @@ import azure.functions as func
 
 from services.common.http import endpoint, json_response, no_content, parse_body
 from services.common.settings import get_settings
+from services.common.telemetry import set_session
 from services.sessions.authorizer import require_session, session_id_from
 from services.sessions.schemas import SessionRequest, SessionResponse
 
@@ -29,6 +30,7 @@ def sessions() -> "SessionService":
 async def get_or_create_session(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_body(req, SessionRequest, optional=True)
     session, created = await sessions().get_or_create(body.session_id or session_id_from(req))
+    set_session(session.id)
     response = SessionResponse(
         session_id=str(session.id),
         created_at=session.created_at,

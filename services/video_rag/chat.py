@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal
 from services.common import database
 from services.common.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
 from services.common.settings import Settings, get_settings
+from services.common.telemetry import span
 from services.sessions.service import Transaction
 from services.video_rag import rag
 from services.video_rag.embeddings import EmbeddingError, get_embeddings
@@ -128,25 +129,28 @@ class ChatService:
         # their language, `simple` where it has none).
         fts_config = Counter(fts_config_for(view.video.language_code) for view in views).most_common(1)[0][0]
         if self._embeddings is None:
-            async with self._transaction() as db:
-                return await full_text_search(db, question, keys, fts_config=fts_config, k=s.retrieval_top_k)
+            with span("retrieval.full_text", videos=len(keys)):
+                async with self._transaction() as db:
+                    return await full_text_search(db, question, keys, fts_config=fts_config, k=s.retrieval_top_k)
         try:
-            query_embedding = await self._embeddings.aembed_query(question)
+            with span("embeddings.embed_query"):
+                query_embedding = await self._embeddings.aembed_query(question)
         except Exception as exc:  # noqa: BLE001 - any failure of the embedding upstream
             logger.warning("query embedding failed: %s", type(exc).__name__)
             raise ServiceUnavailableError("The embedding service is unavailable. Retry later.") from None
         if len(query_embedding) != s.embedding_dimensions:
             raise ServiceUnavailableError(str(EmbeddingError("The embedding service answered a wrong dimension.")))
-        return await hybrid_search(
-            self._embeddings,
-            query_embedding,
-            question,
-            keys,
-            fts_config=fts_config,
-            k=s.retrieval_top_k,
-            fetch_k=s.retrieval_fetch_k,
-            rrf_k=s.retrieval_rrf_k,
-        )
+        with span("retrieval.hybrid", videos=len(keys)):
+            return await hybrid_search(
+                self._embeddings,
+                query_embedding,
+                question,
+                keys,
+                fts_config=fts_config,
+                k=s.retrieval_top_k,
+                fetch_k=s.retrieval_fetch_k,
+                rrf_k=s.retrieval_rrf_k,
+            )
 
     @staticmethod
     def _passages(hits: list[Hit], views: list[SessionVideoView]) -> list[rag.Passage]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import SecretStr
 
 from services.common.settings import Settings
+from services.common.telemetry import span
 
 if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
@@ -65,7 +66,8 @@ def get_chat_model(settings: Settings) -> "BaseChatModel | None":
 async def complete(model: "BaseChatModel", messages: list[tuple[str, str]]) -> str:
     """The model's text answer to `messages` ((role, content) pairs), or ChatModelError."""
     try:
-        reply = await model.ainvoke(messages)
+        with span("llm.chat"):
+            reply = await model.ainvoke(messages)
     except Exception as exc:  # noqa: BLE001 - any client, HTTP or parsing failure of the upstream
         logger.warning("chat model request failed: %s", type(exc).__name__)
         raise ChatModelError("The chat model is unavailable. Retry later.") from None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common import database
 from services.common.errors import InvalidRequestError, ItemError, LimitExceededError, NotFoundError
 from services.common.settings import Settings, get_settings
+from services.common.telemetry import span
 from services.sessions.service import Transaction
 from services.video_rag.captions import parse_captions
 from services.video_rag.chunking import Chunk, Snippet, chunk_snippets
@@ -207,7 +208,8 @@ class VideoService:
         loop = asyncio.get_running_loop()
         executor = _blocking_executor(self._settings)
         metadata = loop.run_in_executor(executor, self._transcripts.metadata, video_id)  # never raises
-        transcript = await loop.run_in_executor(executor, partial(self._transcripts.fetch, video_id, languages))
+        with span("youtube.fetch_transcript"):
+            transcript = await loop.run_in_executor(executor, partial(self._transcripts.fetch, video_id, languages))
         if transcript.snippets and max(s.end for s in transcript.snippets) > self._settings.max_transcript_seconds:
             raise ItemError(
                 "limit_exceeded",
@@ -293,7 +295,8 @@ class VideoService:
         vectors = None
         if self._embeddings is not None:
             try:
-                vectors = await embed_texts(self._embeddings, [c.text for c in chunks], s.embedding_dimensions)
+                with span("embeddings.embed_chunks", chunks=len(chunks)):
+                    vectors = await embed_texts(self._embeddings, [c.text for c in chunks], s.embedding_dimensions)
             except EmbeddingError as exc:
                 raise ItemError("upstream_error", str(exc)) from None
         video = Video(

@@ -1,0 +1,137 @@
+"""DeployResources and the workflows, checked offline (no Bicep compiler can be installed here from
+the package registries): every setting the app reads is provided, secrets stay secret, the
+resources and outputs the README and the workflows rely on exist, and the YAML files parse."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.common.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "DeployResources"
+MAIN = (INFRA / "main.bicep").read_text()
+MODULES = {path.name: path.read_text() for path in (INFRA / "modules").glob("*.bicep")}
+ALL_BICEP = MAIN + "\n".join(MODULES.values())
+
+
+def bicep_block(text: str, header: str) -> str:
+    """The `{ ... }` body after `header`, by brace matching."""
+    start = text.index(header)
+    depth, i = 0, text.index("{", start)
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[i + 1 : j]
+    raise AssertionError(f"unclosed block after {header}")
+
+
+def test_every_setting_the_app_reads_is_an_app_setting_and_nothing_else() -> None:
+    block = bicep_block(MAIN, "var appSettings =")
+    provided = set(re.findall(r"^\s*([A-Z][A-Z0-9_]+):", block, re.M))
+
+    assert provided == {name.upper() for name in Settings.model_fields}
+
+
+def test_modules_exist_and_the_resources_of_a_production_deployment_are_declared() -> None:
+    for module in re.findall(r"module \w+ '([^']+)'", MAIN):
+        assert (INFRA / module).exists(), module
+    for resource_type in [
+        "Microsoft.Web/serverfarms",
+        "Microsoft.Web/sites",
+        "Microsoft.Storage/storageAccounts",
+        "Microsoft.Insights/components",
+        "Microsoft.OperationalInsights/workspaces",
+        "Microsoft.DBforPostgreSQL/flexibleServers",
+        "Microsoft.DBforPostgreSQL/flexibleServers/configurations",
+        "Microsoft.DBforPostgreSQL/flexibleServers/databases",
+        "Microsoft.KeyVault/vaults",
+        "Microsoft.Authorization/roleAssignments",
+    ]:
+        assert f"'{resource_type}@" in ALL_BICEP, resource_type
+    app = MODULES["functionapp.bicep"]
+    assert "name: 'FC1'" in app and "tier: 'FlexConsumption'" in app
+    assert "name: 'python'" in app and "version: '3.11'" in app and "'functionapp,linux'" in app
+    assert "type: 'SystemAssigned'" in app and "AzureWebJobsStorage__credential" in app
+    assert "FUNCTIONS_WORKER_RUNTIME" not in ALL_BICEP  # Flex Consumption sets the runtime itself
+    postgres = MODULES["postgres.bicep"]
+    assert "name: 'azure.extensions'" in postgres and "value: 'VECTOR'" in postgres
+    assert "allowSharedKeyAccess: false" in MODULES["storage.bicep"]
+
+
+def test_secrets_are_secure_parameters_and_reach_the_app_through_key_vault() -> None:
+    decorator = r"@\w+\((?:'[^']*'|[^)'])*\)\s*"
+    secure = set(re.findall(rf"@secure\(\)\s*(?:{decorator})*param (\w+)", MAIN))
+    assert {"postgresAdminPassword", "openAiKey", "azureOpenAiApiKey", "webshareProxyPassword",
+            "youtubeProxyHttpUrl", "youtubeProxyHttpsUrl"} <= secure  # fmt: skip
+    block = bicep_block(MAIN, "var appSettings =")
+    for name in ["PG_CONNECTION_STRING", "OPENAI_KEY", "AZURE_OPENAI_API_KEY", "WEBSHARE_PROXY_PASSWORD"]:
+        assert re.search(rf"^\s*{name}: secretRef\(", block, re.M), name
+    assert "@Microsoft.KeyVault(" in MAIN
+    assert "keyVaultSecretsUser" in MODULES["functionapp.bicep"]
+    assert not re.search(r"^output \w*(PASSWORD|_KEY |CONNECTION_STRING)", MAIN, re.M)
+
+
+def test_the_parameters_file_holds_no_value_only_environment_references() -> None:
+    parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
+    declared = {name: rest for name, _type, rest in re.findall(r"^param (\w+) (\w+)(.*)$", MAIN, re.M)}
+
+    assert all(re.fullmatch(r"\$\{[A-Z_]+=?\}", str(p["value"])) for p in parameters.values())
+    assert set(parameters) <= set(declared)
+    required = {name for name, rest in declared.items() if "=" not in rest}
+    assert required <= set(parameters)
+
+
+def test_outputs_the_workflows_and_hooks_use_exist() -> None:
+    outputs = set(re.findall(r"^output (\w+) ", MAIN, re.M))
+
+    assert {"AZURE_FUNCTION_APP_NAME", "SERVICE_API_URI", "POSTGRES_HOST", "POSTGRES_DATABASE",
+            "POSTGRES_ADMIN_LOGIN", "POSTGRES_SERVER_NAME"} <= outputs  # fmt: skip
+    hook = (INFRA / "hooks" / "migrate.sh").read_text()
+    assert all(name in outputs or name in {"CLIENT_IP_ADDRESS", "POSTGRES_ADMIN_PASSWORD"}
+               for name in re.findall(r"\$\{([A-Z_]+)", hook))  # fmt: skip
+    assert "main.bicep" in (INFRA / "deploy-functions-resources.ps1").read_text()
+
+
+def test_azd_project_points_at_the_template_and_its_hooks() -> None:
+    project = yaml.safe_load((ROOT / "azure.yaml").read_text())
+
+    assert (ROOT / project["infra"]["path"] / f"{project['infra']['module']}.bicep").exists()
+    assert project["services"]["api"]["host"] == "function"
+    for hook in project["hooks"]["postprovision"].values():
+        assert (ROOT / hook["run"]).exists()
+    assert "'azd-service-name': 'api'" in MAIN
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "deploy.yml"])
+def test_workflows_parse(name: str) -> None:
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+
+    assert workflow["jobs"]
+    for job in workflow["jobs"].values():
+        assert all("uses" in step or "run" in step for step in job["steps"])
+
+
+def test_ci_tests_against_pgvector_and_smoke_tests_func_start() -> None:
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+
+    assert ci["jobs"]["test"]["services"]["postgres"]["image"].startswith("pgvector/pgvector")
+    assert "PG_CONNECTION_STRING" in ci["jobs"]["test"]["env"]
+    runs = "\n".join(step.get("run", "") for step in ci["jobs"]["func-start"]["steps"])
+    assert "func start" in runs and "/api/health" in runs
+
+
+def test_deploy_logs_in_with_oidc_migrates_then_deploys() -> None:
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    steps = deploy["jobs"]["deploy"]["steps"]
+    uses = [step.get("uses", "") for step in steps]
+
+    assert deploy["permissions"]["id-token"] == "write"
+    assert any(u.startswith("azure/login@") for u in uses)
+    assert "publish-profile" not in json.dumps(deploy)
+    migrate = next(i for i, s in enumerate(steps) if "alembic upgrade head" in s.get("run", ""))
+    ship = next(i for i, u in enumerate(uses) if u.startswith("Azure/functions-action@"))
+    assert migrate < ship and steps[ship]["with"]["sku"] == "flexconsumption"

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test setup migrate lint typecheck check bench clean
+.PHONY: dev test setup migrate browser lint typecheck check bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
@@ -22,7 +22,16 @@ migrate: setup
 dev: migrate
 	$(BIN)/python -m devhost
 
-test: $(STAMP)
+# Debian's Chromium for the browser tests (tests/browser), installed once; never downloaded by a test tool.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium is not installed (sudo apt-get install chromium): the browser tests will be skipped"; \
+	  fi; }
+
+test: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

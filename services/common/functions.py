@@ -1,4 +1,7 @@
-"""Routes that need no session: health probe and the OpenAPI document."""
+"""Routes that need no session: health probe, the OpenAPI document, and the reference chat page."""
+
+from functools import cache
+from pathlib import Path
 
 import azure.functions as func
 
@@ -27,3 +30,25 @@ async def openapi(req: func.HttpRequest) -> func.HttpResponse:
     from services.common.openapi import openapi_document
 
     return json_response(openapi_document())
+
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; "
+        "frame-src https://www.youtube-nocookie.com; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+
+
+@cache
+def chat_page() -> bytes:
+    return (Path(__file__).parent / "static" / "app.html").read_bytes()
+
+
+@bp.function_name("ChatPage")
+@bp.route(route="app", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@endpoint
+async def app_page(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse(chat_page(), status_code=200, mimetype="text/html", charset="utf-8", headers=PAGE_HEADERS)

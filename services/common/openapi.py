@@ -212,6 +212,17 @@ def _paths() -> dict[str, Any]:
                 {"204": {"description": "Cleared"}},
             ),
         },
+        "/api/app": {
+            "get": {
+                "operationId": "ChatPage",
+                "summary": "The reference web page that uses this API",
+                "security": [],
+                "responses": {
+                    "200": {"description": "The page", "content": {"text/html": {"schema": {"type": "string"}}}},
+                    **_errors("500"),
+                },
+            }
+        },
         "/api/openapi.json": {
             "get": _operation(
                 "OpenApi",

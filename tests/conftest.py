@@ -2,12 +2,16 @@
 PG_CONNECTION_STRING is set), and an HTTP client that goes through the registered functions."""
 
 import os
+import socket
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.youtube import FakeYouTube
@@ -45,6 +49,29 @@ def fake_youtube(monkeypatch: pytest.MonkeyPatch) -> FakeYouTube:
     fake = FakeYouTube()
     monkeypatch.setattr(youtube, "new_http_client", fake.http_client)
     return fake
+
+
+@pytest.fixture
+def served(database_url: str, fake_youtube: FakeYouTube) -> Iterator[str]:
+    """devhost (the real ASGI host of the app) on a free port, in a thread of this process."""
+    from devhost.host import DevHost
+    from function_app import app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(DevHost(app, timers=False), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "devhost did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, PlainSerializer, ValidationError
+from pydantic import BaseModel, ConfigDict, PlainSerializer, ValidationError, field_validator
 
 from services.common.errors import (
     AppError,
@@ -34,9 +34,26 @@ Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(),
 
 
 class RequestModel(BaseModel):
-    """Base of request bodies: unknown fields and type coercions are errors, not guesses."""
+    """Base of request bodies: unknown fields and type coercions are errors, not guesses, and no
+    text may hold what PostgreSQL cannot store (NUL characters, lone surrogates)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable_text(cls, value: Any) -> Any:
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and ("\x00" in text or not _encodable(text)):
+                raise ValueError("text must not contain NUL characters or unpaired surrogates")
+        return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def json_response(body: Any, status: int = 200) -> func.HttpResponse:
@@ -60,7 +77,7 @@ def parse_body(req: func.HttpRequest, model: type[M], *, optional: bool = False)
     body = req.get_body() or b""
     if len(body) > get_settings().max_request_body_bytes:
         raise PayloadTooLargeError()
-    if not body.strip():
+    if not body:
         if optional:
             return model()
         raise InvalidRequestError("A JSON request body is required.")

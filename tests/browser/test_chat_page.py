@@ -4,15 +4,11 @@
 import os
 import re
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlalchemy import create_engine, text
 
 from tests.fakes.openai_server import FakeOpenAI
@@ -25,29 +21,6 @@ PASSAGE = re.compile(r'<passage number="(\d+)"[^>]*>\n(.*?)\n</passage>', re.S)
 if CHROMIUM is None and os.environ.get("CI"):
     raise RuntimeError("CI needs Debian's chromium for the browser tests: `make browser` installs it")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (`make browser`)")
-
-
-@pytest.fixture
-def served(database_url: str, fake_youtube: FakeYouTube) -> Iterator[str]:
-    """devhost (the real ASGI host of the app) on a free port, in a thread of this process."""
-    from devhost.host import DevHost
-    from function_app import app
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(DevHost(app, timers=False), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "devhost did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -79,6 +52,8 @@ def test_the_whole_flow_in_a_browser(
     katla = [*hour_of_captions("volcano", seconds=300)[:40], (130.0, 3.0, "the great eruption of Katla in 1918")]
     fake_youtube.add("kATLAvolc01", title="Katla, the volcano", channel="Geo", captions={("en", "manual"): katla})
     fake_youtube.add("rIVERdelta2", title="River deltas", captions={("en", "manual"): hour_of_captions("delta", 240)})
+    from playwright.sync_api import expect
+
     fake_openai.chat_answer = cite("eruption")
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
@@ -115,7 +90,7 @@ def test_the_whole_flow_in_a_browser(
     page.locator(".message").nth(1).wait_for()
     assert page.locator(".message.user").inner_text() == "When was the great eruption of Katla?"
     page.click("#clear-history")
-    page.wait_for_function("document.querySelectorAll('.message').length === 0")
+    expect(page.locator(".message")).to_have_count(0)
 
     session_id = page.evaluate("localStorage.getItem('chat-with-videos.session')")
     engine = create_engine(database_url)

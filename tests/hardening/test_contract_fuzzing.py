@@ -4,6 +4,7 @@ response (status, content type, body) must match the document and the error body
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -51,7 +52,7 @@ def with_videos(base_url: str) -> str:
 
 @schema.parametrize()
 @FUZZ
-def test_every_route_without_a_session_keeps_its_contract(case: schemathesis.Case, live: str) -> None:
+def test_every_route_without_a_session_keeps_its_contract(case: "schemathesis.Case[Any]", live: str) -> None:
     response = case.call_and_validate(base_url=live, excluded_checks=EXCLUDED)
     CASES.append(case.path)
 
@@ -63,7 +64,7 @@ def test_every_route_without_a_session_keeps_its_contract(case: schemathesis.Cas
 
 @schema.parametrize()
 @FUZZ
-def test_every_route_with_a_live_session_keeps_its_contract(case: schemathesis.Case, live: str) -> None:
+def test_every_route_with_a_live_session_keeps_its_contract(case: "schemathesis.Case[Any]", live: str) -> None:
     session_id = with_videos(live)
 
     case.call_and_validate(base_url=live, headers={"X-Session-Id": session_id}, excluded_checks=EXCLUDED)

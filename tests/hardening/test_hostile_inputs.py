@@ -103,7 +103,7 @@ async def test_injection_strings_in_every_field_are_data(
 async def test_session_ids_of_every_shape_are_refused_and_never_adopted(
     client: httpx.AsyncClient, session_id: str
 ) -> None:
-    headers = {"X-Session-Id": session_id.encode("utf-8")} if session_id.strip() else {}
+    headers = {b"X-Session-Id": session_id.encode("utf-8")} if session_id.strip() else {}
 
     protected = await client.get("/api/videos", headers=headers, params={"session_id": session_id})
     created = await client.post("/api/sessions", content=json.dumps({"session_id": session_id[:100]}).encode(),

@@ -25,6 +25,9 @@ class SessionDependent(Protocol):
 
     async def delete_for_sessions(self, db: AsyncSession, session_ids: Sequence[uuid.UUID]) -> None: ...
 
+    async def collect_garbage(self, db: AsyncSession, now: datetime) -> None:
+        """What a request interrupted by its session's end left behind (run by the cleanup timer)."""
+
 
 @dataclass(frozen=True)
 class ActiveSession:
@@ -126,4 +129,8 @@ class SessionService:
                     await self._delete(db, ids)
             deleted += len(ids)
             if len(ids) < self._settings.session_cleanup_batch_size:
-                return deleted
+                break
+        async with self._transaction() as db:
+            for dependent in self._dependents:
+                await dependent.collect_garbage(db, now)
+        return deleted

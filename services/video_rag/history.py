@@ -70,3 +70,10 @@ class ChatHistory:
         # The table name is a validated identifier (settings); the ids are bound.
         statement = text(f'DELETE FROM "{self._table}" WHERE session_id = ANY(:ids)')  # noqa: S608
         await db.execute(statement, {"ids": list(session_ids)})
+
+    async def collect_garbage(self, db: AsyncSession, now: datetime) -> None:
+        """Turns of sessions that no longer exist (a chat that ended as its session was deleted)."""
+        statement = text(
+            f'DELETE FROM "{self._table}" h WHERE NOT EXISTS (SELECT 1 FROM session s WHERE s.id = h.session_id)'  # noqa: S608
+        )
+        await db.execute(statement)

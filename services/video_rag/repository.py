@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -60,9 +60,12 @@ class VideoRepository:
         existing = await db.execute(select(Video.id).where(*(getattr(Video, c) == values[c] for c in unique)))
         return existing.scalar_one()
 
-    async def lock_session(self, db: AsyncSession, session_id: uuid.UUID) -> int:
-        """Serializes the links of one session (for its quota); returns how many videos it has."""
-        await db.execute(select(Session.id).where(Session.id == session_id).with_for_update(key_share=True))
+    async def lock_session(self, db: AsyncSession, session_id: uuid.UUID) -> int | None:
+        """Serializes the links of one session (for its quota); returns how many videos it has, or
+        None when the session is gone (deleted or cleaned up since the request was authorized)."""
+        row = await db.execute(select(Session.id).where(Session.id == session_id).with_for_update(key_share=True))
+        if row.first() is None:
+            return None
         count = await db.execute(select(func.count()).where(SessionVideo.session_id == session_id))
         return int(count.scalar_one())
 
@@ -110,13 +113,22 @@ class VideoRepository:
     async def link_many(
         self, db: AsyncSession, session_id: uuid.UUID, videos: dict[str, uuid.UUID], now: datetime
     ) -> set[str]:
-        """Links the videos (id -> stored key) in one statement; returns the ids that were new here."""
+        """Links the videos (id -> stored key) in one statement; returns the ids that were new here.
+        Their `added_at` follow the given order a microsecond apart, so that lists keep it."""
         if not videos:
             return set()
         rows = await db.execute(
             pg_insert(SessionVideo)
             .values(
-                [{"session_id": session_id, "video_id": v, "video_key": k, "added_at": now} for v, k in videos.items()]
+                [
+                    {
+                        "session_id": session_id,
+                        "video_id": v,
+                        "video_key": k,
+                        "added_at": now + timedelta(microseconds=i),
+                    }
+                    for i, (v, k) in enumerate(videos.items())
+                ]
             )
             .on_conflict_do_nothing(index_elements=["session_id", "video_id"])
             .returning(SessionVideo.video_id)
@@ -135,6 +147,15 @@ class VideoRepository:
         """Removes the sessions' links and the videos (with their chunks) no other session has."""
         rows = await db.execute(
             delete(SessionVideo).where(SessionVideo.session_id.in_(session_ids)).returning(SessionVideo.video_key)
+        )
+        await self.delete_orphans(db, set(rows.scalars()))
+
+    async def collect_garbage(self, db: AsyncSession, now: datetime) -> None:
+        """Videos no session links, stored over an hour ago: what an interrupted request left."""
+        rows = await db.execute(
+            select(Video.id).where(
+                Video.created_at < now - timedelta(hours=1), ~exists().where(SessionVideo.video_key == Video.id)
+            )
         )
         await self.delete_orphans(db, set(rows.scalars()))
 

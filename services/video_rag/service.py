@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Literal, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common import database
-from services.common.errors import InvalidRequestError, ItemError, LimitExceededError, NotFoundError
+from services.common.errors import (
+    InvalidRequestError,
+    ItemError,
+    LimitExceededError,
+    NotFoundError,
+    SessionInvalidError,
+)
 from services.common.settings import Settings, get_settings
 from services.common.telemetry import span
 from services.sessions.service import Transaction
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 YOUTUBE = "youtube"
+LINK_ATTEMPTS = 3
 _executor: ThreadPoolExecutor | None = None
 
 
@@ -175,27 +182,33 @@ class VideoService:
         languages: Sequence[str],
     ) -> dict[str, Literal["added", "already_added"] | ItemError]:
         """Links the stored videos to the session within its quota, in one transaction. A copy that
-        was garbage-collected since it was found is stored again, once."""
+        was garbage-collected since it was found (its last session removed it meanwhile) is stored
+        again, up to LINK_ATTEMPTS times."""
         statuses: dict[str, Literal["added", "already_added"] | ItemError] = {}
-        for attempt in range(2):
+        for attempt in range(LINK_ATTEMPTS):
             ready = {v: k for v, k in outcomes.items() if isinstance(k, uuid.UUID)}
             statuses |= {v: error for v, error in outcomes.items() if isinstance(error, ItemError)}
             async with self._transaction() as db:
                 count = await self._repository.lock_session(db, session_id)
-                alive = await self._repository.lock_videos(db, set(ready.values()))
-                accepted = [v for v in video_ids if v in ready and ready[v] in alive]
-                over = accepted[max(0, self._settings.max_videos_per_session - count) :]
-                accepted = accepted[: len(accepted) - len(over)]
-                linked = await self._repository.link_many(
-                    db, session_id, {v: ready[v] for v in accepted}, self._clock()
-                )
-                await self._repository.delete_orphans(db, {ready[v] for v in over})
+                if count is None:  # the session ended meanwhile: what was stored for it alone goes
+                    await self._repository.delete_orphans(db, set(ready.values()))
+                else:
+                    alive = await self._repository.lock_videos(db, set(ready.values()))
+                    accepted = [v for v in video_ids if v in ready and ready[v] in alive]
+                    over = accepted[max(0, self._settings.max_videos_per_session - count) :]
+                    accepted = accepted[: len(accepted) - len(over)]
+                    linked = await self._repository.link_many(
+                        db, session_id, {v: ready[v] for v in accepted}, self._clock()
+                    )
+                    await self._repository.delete_orphans(db, {ready[v] for v in over})
+            if count is None:
+                raise SessionInvalidError("This session ended while its videos were being added.")
             statuses |= {v: ("added" if v in linked else "already_added") for v in accepted}
             statuses |= {v: ItemError("limit_exceeded", "This session has reached its video limit.") for v in over}
             gone = [v for v in video_ids if v in ready and ready[v] not in alive]
             if not gone:
                 break
-            if attempt == 1:
+            if attempt == LINK_ATTEMPTS - 1:
                 statuses |= {
                     v: ItemError("upstream_error", "The video changed while it was added. Retry.") for v in gone
                 }
@@ -261,6 +274,8 @@ class VideoService:
         async with self._transaction() as db:
             key = stored.id if stored is not None else await self._store(db, *video)
             count = await self._repository.lock_session(db, session_id)
+            if count is None:
+                raise SessionInvalidError("This session ended while the transcript was being added.")
             if video_id not in have and count >= self._settings.max_videos_per_session:
                 raise_limit()
             replaced = await self._repository.relink(db, session_id, video_id, key, self._clock())

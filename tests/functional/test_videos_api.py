@@ -272,3 +272,16 @@ async def test_chunks_go_with_the_last_reference_and_a_shared_video_survives_whi
     assert await videos_stored(V["u"]) == 0 and await chunks_of(V["u"]) == 0
     assert await scalar("SELECT count(*) FROM session_video WHERE session_id = :s", s=c) == 0
     assert functions_of(app)
+
+
+async def test_videos_added_in_one_request_are_listed_in_input_order(
+    client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube
+) -> None:
+    ids = sorted((secrets.token_urlsafe(8)[:11] for _ in range(3)), reverse=True)
+    for video_id in ids:
+        fake_youtube.add(video_id)
+
+    await add_videos(client, session_id, *ids)
+
+    listed = (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"]
+    assert [v["video_id"] for v in listed] == ids

@@ -1,0 +1,80 @@
+"""Many sessions at once: overlapping videos added concurrently, chats, removals and deletions
+interleaved, the expiry timer running in the middle. No deadlock, no undocumented error, one copy
+of each video, no orphan, live sessions untouched."""
+
+import asyncio
+import random
+import secrets
+from typing import Any
+
+import httpx
+import pytest
+
+from devhost.host import DevHost
+from tests.conftest import expire_session, scalar
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.youtube import FakeYouTube, hour_of_captions
+
+pytestmark = pytest.mark.asyncio
+
+DOCUMENTED = {200, 201, 204, 400, 401, 404, 409, 429}
+ITEM_CODES = {"upstream_error", "limit_exceeded"}  # what concurrency may cause an item: retry later
+
+
+async def test_twenty_sessions_at_once_keep_the_data_consistent(
+    client: httpx.AsyncClient, devhost: DevHost, fake_youtube: FakeYouTube, fake_openai: FakeOpenAI, settings
+) -> None:
+    settings(DB_POOL_SIZE=10)
+    rng = random.Random(7)  # noqa: S311 - a reproducible choice of videos, not a secret
+    videos = [secrets.token_urlsafe(8)[:11] for _ in range(8)]
+    for n, video_id in enumerate(videos):
+        fake_youtube.add(video_id, captions={("en", "manual"): hour_of_captions(f"topic{n}", seconds=600)})
+    fake_openai.chat_answer = lambda body: "Answer [1]."
+    sessions = [(await client.post("/api/sessions")).json()["session_id"] for _ in range(20)]
+    doomed = sessions[:4]  # deleted or expired while the others work
+    statuses: list[int] = []
+    added: dict[str, list[dict[str, Any]]] = {}
+
+    async def user(session_id: str) -> None:
+        headers = {"X-Session-Id": session_id}
+        mine = rng.sample(videos, 3)
+        response = await client.post("/api/videos", json={"urls": mine}, headers=headers)
+        statuses.append(response.status_code)
+        added[session_id] = results = response.json().get("videos", [])  # doomed ones may be gone: 401
+        assert all(r["status"] != "failed" or r["error"]["code"] in ITEM_CODES for r in results)
+        for _ in range(2):
+            response = await client.post("/api/chat", json={"question": "what is topic1 about?"}, headers=headers)
+            statuses.append(response.status_code)
+        response = await client.delete(f"/api/videos/{mine[0]}", headers=headers)
+        statuses.append(response.status_code)
+        if session_id in doomed[:2]:
+            statuses.append((await client.delete("/api/sessions/current", headers=headers)).status_code)
+
+    async def expire_and_clean() -> None:
+        await asyncio.sleep(0.05)
+        for session_id in doomed[2:]:
+            await expire_session(session_id)
+        await devhost.run_timer(devhost.timer_functions[0])
+
+    await asyncio.wait_for(asyncio.gather(*(user(s) for s in sessions), expire_and_clean()), timeout=300)
+
+    assert set(statuses) <= DOCUMENTED, sorted(statuses)
+    for video_id in videos:
+        assert await scalar("SELECT count(*) FROM video WHERE video_id = :v AND source = 'youtube'", v=video_id) <= 1
+    orphans = await scalar(
+        "SELECT count(*) FROM video v WHERE NOT EXISTS (SELECT 1 FROM session_video sv WHERE sv.video_key = v.id)"
+        " AND v.video_id = ANY(:ids)",
+        ids=videos,
+    )
+    assert orphans == 0
+    assert await scalar(
+        "SELECT count(*) FROM video_chunk c JOIN video v ON v.id = c.video_key WHERE v.video_id = ANY(:ids)", ids=videos
+    ) == await scalar("SELECT coalesce(sum(chunk_count), 0) FROM video WHERE video_id = ANY(:ids)", ids=videos)
+    for session_id in doomed:
+        assert await scalar("SELECT count(*) FROM session WHERE id = CAST(:s AS uuid)", s=session_id) == 0
+    for session_id in sessions[4:]:
+        listed = (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"]
+        kept = [r["video_id"] for r in added[session_id][1:] if r["status"] != "failed"]
+        assert sorted(v["video_id"] for v in listed) == sorted(kept)  # what was added, but the removed one
+        history = (await client.get("/api/chat/history", headers={"X-Session-Id": session_id})).json()["messages"]
+        assert len(history) == 4

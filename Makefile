@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test setup migrate browser lint typecheck check bench clean
+.PHONY: dev test test-heavy setup migrate browser lint typecheck check bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
@@ -33,6 +33,9 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest
+
+test-heavy: $(STAMP) browser
+	$(BIN)/python -m pytest -m slow
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,7 +1,9 @@
 """Shared fixtures: a real PostgreSQL + pgvector with the migrations applied (the embedded one unless
 PG_CONNECTION_STRING is set), and an HTTP client that goes through the registered functions."""
 
+import logging
 import os
+import re
 import socket
 import threading
 import time
@@ -23,7 +25,8 @@ FAKE_OPENAI = FakeOpenAI(dimensions=int(os.environ.get("EMBEDDING_DIMENSIONS", "
 os.environ.setdefault("PG_EMBEDDED_DATA_DIR", ".data/test-pgdata")
 os.environ.setdefault("SESSION_CLEANUP_SCHEDULE", "0 0 0 * * *")
 os.environ["OPENAI_BASE_URL"] = FAKE_OPENAI.base_url
-os.environ["OPENAI_KEY"] = "sk-test-key-not-a-secret"
+FAKE_OPENAI_KEY = "sk-test-key-not-a-secret"
+os.environ["OPENAI_KEY"] = FAKE_OPENAI_KEY
 os.environ.setdefault("OPENAI_MAX_RETRIES", "2")
 for name in (
     "AZURE_OPENAI_ENDPOINT",
@@ -32,6 +35,43 @@ for name in (
     "WEBSHARE_PROXY_USERNAME",
 ):
     os.environ.pop(name, None)
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
+INVOCATION = re.compile(r'(invocation[_ ]id"?: "?|\(invocation |Invocation id: )' + UUID.pattern, re.I)
+
+
+class LogAudit(logging.Handler):
+    """Every log record of the whole run, checked at its end: no secret, no raw id, no stack trace."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.problems: list[str] = []
+        self.records = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records += 1
+        message = record.getMessage()
+        where = f"{record.name}: {message[:200]}"
+        if record.exc_info or record.exc_text or "Traceback (most recent call last)" in message:
+            self.problems.append(f"stack trace in {where}")
+        if FAKE_OPENAI_KEY in message or "hunter2" in message:
+            self.problems.append(f"secret in {where}")
+        if record.name.startswith(("services", "devhost")) and UUID.search(INVOCATION.sub("", message)):
+            self.problems.append(f"raw id in {where}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_logs() -> Iterator[LogAudit]:
+    audit = LogAudit()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(audit)
+    root.setLevel(logging.INFO)
+    yield audit
+    root.removeHandler(audit)
+    root.setLevel(level)
+    assert audit.problems == [], "\n".join(audit.problems[:20])
 
 
 @pytest.fixture

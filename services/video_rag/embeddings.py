@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_clients: dict[tuple[asyncio.AbstractEventLoop, str], "Embeddings"] = {}
+_clients: dict[tuple[asyncio.AbstractEventLoop, int], "Embeddings"] = {}
 
 
 class EmbeddingError(Exception):
@@ -57,8 +57,8 @@ def make_embeddings(settings: Settings) -> "Embeddings | None":
 
 
 def get_embeddings(settings: Settings) -> "Embeddings | None":
-    """The shared client of the running event loop (its HTTP connections are reused)."""
-    key = (asyncio.get_running_loop(), settings.embedding_model_id)
+    """The shared client of the running event loop and settings (its HTTP connections are reused)."""
+    key = (asyncio.get_running_loop(), id(settings))
     if key not in _clients:
         client = make_embeddings(settings)
         if client is None:

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_clients: dict[tuple[asyncio.AbstractEventLoop, str], "BaseChatModel"] = {}
+_clients: dict[tuple[asyncio.AbstractEventLoop, int], "BaseChatModel"] = {}
 
 
 class ChatModelError(Exception):
@@ -55,7 +55,7 @@ def get_chat_model(settings: Settings) -> "BaseChatModel | None":
     """The shared client of the running event loop."""
     if settings.chat_provider is None:
         return None
-    key = (asyncio.get_running_loop(), f"{settings.chat_provider}:{settings.openai_chat_model}")
+    key = (asyncio.get_running_loop(), id(settings))
     if key not in _clients:
         client = make_chat_model(settings)
         assert client is not None

@@ -41,6 +41,8 @@ class FakeOpenAI:
         self.failures: list[tuple[int, dict[str, str]]] = []  # served first, one per request
         self.always_fail: int | None = None
         self.wrong_dimension = False
+        self.malformed = False  # answer 200 with a body that is not JSON
+        self.chat_fault: str | None = None  # on the chat endpoint only: "status_500", "rate_limited", ...
         self.chat_answer: Callable[[dict[str, Any]], str] = lambda body: "I could not find that."
         self._lock = threading.Lock()
         self.server.expect_request("/v1/embeddings", method="POST").respond_with_handler(self._embeddings)
@@ -64,6 +66,8 @@ class FakeOpenAI:
             self.failures.clear()
         self.always_fail = None
         self.wrong_dimension = False
+        self.malformed = False
+        self.chat_fault = None
         self.latency_seconds = 0.0
 
     def calls(self, path: str) -> list[dict[str, Any]]:
@@ -78,11 +82,24 @@ class FakeOpenAI:
             time.sleep(self.latency_seconds)
         if failure is None and self.always_fail is not None:
             failure = (self.always_fail, {})
+        if failure is None and self.malformed:
+            return body, Response('{"data": [{"embedding": [0.1, ', content_type="application/json")
         if failure is not None:
             status, headers = failure
             error = {"error": {"message": "injected failure", "type": "server_error", "code": None}}
             return body, Response(json.dumps(error), status=status, headers=headers, content_type="application/json")
         return body, None
+
+    @staticmethod
+    def _chat_fault(fault: str) -> Response:
+        if fault == "timeout":
+            time.sleep(2.5)
+        if fault == "rate_limited":
+            error = '{"error": {"message": "slow down", "type": "rate_limit"}}'
+            return Response(error, status=429, headers={"Retry-After": "0"}, content_type="application/json")
+        if fault == "malformed":
+            return Response('{"choices": [', content_type="application/json")
+        return Response('{"error": {"message": "boom"}}', status=500, content_type="application/json")
 
     def _embeddings(self, request: Request) -> Response:
         body, failure = self._record(request)
@@ -107,6 +124,8 @@ class FakeOpenAI:
         body, failure = self._record(request)
         if failure is not None:
             return failure
+        if self.chat_fault is not None:
+            return self._chat_fault(self.chat_fault)
         payload = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",

@@ -51,6 +51,7 @@ class FakeVideo:
     title: str | None = "A recorded video"
     channel: str | None = "A channel"
     watch_status: int = 200  # 429: YouTube blocks this IP; 5xx: YouTube fails
+    fault: str | None = None  # "timeout", "unparsable" (a page without its data), "truncated" (cut JSON)
 
 
 def hour_of_captions(topic: str, seconds: int = 3600, step: float = 3.0) -> list[tuple[float, float, str]]:
@@ -111,6 +112,14 @@ class FakeYouTube:
             self.requests.append((request.method or "GET", request.url or ""))
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
+        video_id = query.get("v", [""])[0] or json.loads(cast(bytes, request.body or b"{}")).get("videoId", "")
+        fault = self.videos[video_id].fault if video_id in self.videos else None
+        if fault == "timeout":
+            raise requests.Timeout("the fake YouTube did not answer in time")
+        if fault == "unparsable" and url.path == "/watch":
+            return 200, "text/html", "<html><body>a page without the player's data</body></html>"
+        if fault == "truncated" and url.path == "/youtubei/v1/player":
+            return 200, "application/json", str(self._rendered[video_id])[:5000]
         if url.path == "/watch":
             video = self.videos.get(query.get("v", [""])[0], FakeVideo(mode="video_unavailable"))
             if video.watch_status == 429:

@@ -69,3 +69,17 @@ def test_every_route_with_a_live_session_keeps_its_contract(case: "schemathesis.
 
     case.call_and_validate(base_url=live, headers={"X-Session-Id": session_id}, excluded_checks=EXCLUDED)
     CASES.append(case.path)
+
+
+HEAVY = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@HEAVY
+def test_every_route_keeps_its_contract_heavy(case: "schemathesis.Case[Any]", live: str) -> None:
+    """`make test-heavy`: ten times the examples, with a live session."""
+    session_id = with_videos(live)
+
+    case.call_and_validate(base_url=live, headers={"X-Session-Id": session_id}, excluded_checks=EXCLUDED)
+    CASES.append(case.path)

@@ -3,7 +3,7 @@
 import argparse
 import importlib
 
-BENCHMARKS = {"ingest": "bench.ingest", "retrieve": "bench.retrieve"}
+BENCHMARKS = {"coldstart": "bench.coldstart", "ingest": "bench.ingest", "retrieve": "bench.retrieve"}
 
 
 def main() -> None:

@@ -79,3 +79,23 @@ def print_table(title: str, rows: list[tuple[str, str]]) -> None:
     print("-" * (width + 20))
     for label, value in rows:
         print(f"{label:<{width}}  {value}")
+
+
+def save_chart(name: str, title: str, bars: dict[str, float]) -> Path:
+    """A bar chart of `bars` as bench/results/<name>.png."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    RESULTS.mkdir(exist_ok=True)
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    axes.bar(list(bars), list(bars.values()), color=["#c4302b", "#888888", "#4a6fa5", "#6a9f58"][: len(bars)])
+    axes.set_title(title)
+    for index, value in enumerate(bars.values()):
+        axes.annotate(f"{value:,.1f}", (index, value), ha="center", va="bottom")
+    figure.tight_layout()
+    path = RESULTS / f"{name}.png"
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

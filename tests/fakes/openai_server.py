@@ -47,6 +47,7 @@ class FakeOpenAI:
         self._lock = threading.Lock()
         self.server.expect_request("/v1/embeddings", method="POST").respond_with_handler(self._embeddings)
         self.server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(self._chat)
+        self.server.expect_request("/stats", method="GET").respond_with_handler(self._stats)
 
     @property
     def base_url(self) -> str:
@@ -89,6 +90,12 @@ class FakeOpenAI:
             error = {"error": {"message": "injected failure", "type": "server_error", "code": None}}
             return body, Response(json.dumps(error), status=status, headers=headers, content_type="application/json")
         return body, None
+
+    def _stats(self, request: Request) -> Response:
+        """How many requests each endpoint served (benchmarks read it from another process)."""
+        with self._lock:
+            counts = {path: sum(1 for p, _ in self.requests if p == path) for path, _ in self.requests}
+        return Response(json.dumps(counts), content_type="application/json")
 
     @staticmethod
     def _chat_fault(fault: str) -> Response:

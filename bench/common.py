@@ -90,7 +90,8 @@ def save_chart(name: str, title: str, bars: dict[str, float]) -> Path:
 
     RESULTS.mkdir(exist_ok=True)
     figure, axes = plt.subplots(figsize=(6, 3.5))
-    axes.bar(list(bars), list(bars.values()), color=["#c4302b", "#888888", "#4a6fa5", "#6a9f58"][: len(bars)])
+    colors = ["#888888" if label.startswith(("naive", "eager")) else "#c4302b" for label in bars]
+    axes.bar(list(bars), list(bars.values()), color=colors)
     axes.set_title(title)
     for index, value in enumerate(bars.values()):
         axes.annotate(f"{value:,.1f}", (index, value), ha="center", va="bottom")

@@ -89,12 +89,13 @@ def naive_ingest(video_ids: list[str], fake_youtube: Any, settings: Any) -> floa
     from langchain_postgres import PGVector
     from youtube_transcript_api import YouTubeTranscriptApi
 
+    from services.common.database import database_url
     from services.video_rag.chunking import Snippet, chunk_snippets
     from services.video_rag.embeddings import make_embeddings
 
     store = PGVector(
         embeddings=make_embeddings(settings),  # type: ignore[arg-type]
-        connection=settings.database_url,
+        connection=database_url(),
         collection_name="naive",
         embedding_length=1536,
         use_jsonb=True,

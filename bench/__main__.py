@@ -3,7 +3,13 @@
 import argparse
 import importlib
 
-BENCHMARKS = {"coldstart": "bench.coldstart", "ingest": "bench.ingest", "retrieve": "bench.retrieve"}
+BENCHMARKS = {
+    "cleanup": "bench.cleanup",
+    "coldstart": "bench.coldstart",
+    "http": "bench.http",
+    "ingest": "bench.ingest",
+    "retrieve": "bench.retrieve",
+}
 
 
 def main() -> None:

@@ -100,3 +100,25 @@ def save_chart(name: str, title: str, bars: dict[str, float]) -> Path:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def save_line_chart(name: str, title: str, series: dict[str, dict[int, float]]) -> Path:
+    """One line per series (x -> y) as bench/results/<name>.png, log-scaled y."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    RESULTS.mkdir(exist_ok=True)
+    figure, axes = plt.subplots(figsize=(6, 3.5))
+    for label, points in series.items():
+        color = "#888888" if label.startswith("naive") else "#c4302b"
+        axes.plot(list(points), list(points.values()), marker="o", label=label, color=color)
+    axes.set_yscale("log")
+    axes.set_title(title)
+    axes.legend()
+    figure.tight_layout()
+    path = RESULTS / f"{name}.png"
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

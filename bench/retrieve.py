@@ -48,6 +48,13 @@ FREQUENCIES /= FREQUENCIES.sum()
 QUESTION_WORDS = WORDS[50:2000]  # content words: neither the most frequent nor hapaxes
 
 
+def random_unit_vectors(rng: np.random.Generator, count: int) -> np.ndarray:
+    """Embeddings of the other videos: random directions (nothing of the session's questions)."""
+    vectors: np.ndarray = rng.standard_normal((count, DIMENSIONS)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors
+
+
 def transcript_text(rng: np.random.Generator, words: int = 160) -> str:
     """About a minute of speech."""
     return " ".join(rng.choice(WORDS, size=words, p=FREQUENCIES))
@@ -95,8 +102,7 @@ async def fill(videos: int, chunks_per_video: int, model: str, rng: np.random.Ge
         if real:
             vectors = np.stack([fake_embedding(t, DIMENSIONS) for t in texts])
         else:
-            vectors = rng.standard_normal((chunks_per_video, DIMENSIONS)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = random_unit_vectors(rng, chunks_per_video)
         video = Video(
             id=uuid.uuid4(), video_id=new_video_id(), language_code="en", embedding_model=model, source="youtube",
             title="bench", channel=None, source_url=None, is_generated=False, duration_seconds=3600.0,
@@ -135,8 +141,7 @@ def naive_fill(store: Any, videos: int, chunks_per_video: int, rng: np.random.Ge
         if real:
             vectors = np.stack([fake_embedding(t, DIMENSIONS) for t in texts])
         else:
-            vectors = rng.standard_normal((chunks_per_video, DIMENSIONS)).astype(np.float32)
-            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = random_unit_vectors(rng, chunks_per_video)
         store.add_embeddings(
             texts, vectors.tolist(), [{"video_id": video_id, "start": i * 60.0} for i in range(chunks_per_video)]
         )

@@ -2,20 +2,18 @@
 (Ollama, vLLM, ...). None when no provider is configured: chunks are then stored without
 embeddings and found by full-text search."""
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from services.common.clients import shared_client
 from services.common.settings import Settings
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
 logger = logging.getLogger(__name__)
-
-_clients: dict[tuple[asyncio.AbstractEventLoop, int], "Embeddings"] = {}
 
 
 class EmbeddingError(Exception):
@@ -57,14 +55,8 @@ def make_embeddings(settings: Settings) -> "Embeddings | None":
 
 
 def get_embeddings(settings: Settings) -> "Embeddings | None":
-    """The shared client of the running event loop and settings (its HTTP connections are reused)."""
-    key = (asyncio.get_running_loop(), id(settings))
-    if key not in _clients:
-        client = make_embeddings(settings)
-        if client is None:
-            return None
-        _clients[key] = client
-    return _clients[key]
+    """The shared client (its HTTP connections are reused across invocations)."""
+    return shared_client("embeddings", settings, make_embeddings)
 
 
 async def embed_texts(embeddings: "Embeddings", texts: list[str], dimensions: int) -> list[list[float]]:

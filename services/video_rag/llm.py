@@ -1,12 +1,12 @@
 """The chat model through langchain-openai: OpenAI, Azure OpenAI, or any OpenAI-compatible server.
 None when no provider is configured: answers are then extractive."""
 
-import asyncio
 import logging
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from services.common.clients import shared_client
 from services.common.settings import Settings
 from services.common.telemetry import span
 
@@ -14,8 +14,6 @@ if TYPE_CHECKING:
     from langchain_core.language_models.chat_models import BaseChatModel
 
 logger = logging.getLogger(__name__)
-
-_clients: dict[tuple[asyncio.AbstractEventLoop, int], "BaseChatModel"] = {}
 
 
 class ChatModelError(Exception):
@@ -52,15 +50,8 @@ def make_chat_model(settings: Settings) -> "BaseChatModel | None":
 
 
 def get_chat_model(settings: Settings) -> "BaseChatModel | None":
-    """The shared client of the running event loop."""
-    if settings.chat_provider is None:
-        return None
-    key = (asyncio.get_running_loop(), id(settings))
-    if key not in _clients:
-        client = make_chat_model(settings)
-        assert client is not None
-        _clients[key] = client
-    return _clients[key]
+    """The shared client (its HTTP connections are reused across invocations)."""
+    return shared_client("chat", settings, make_chat_model)
 
 
 async def complete(model: "BaseChatModel", messages: list[tuple[str, str]]) -> str:

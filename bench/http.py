@@ -7,19 +7,13 @@ OpenAI-compatible server, from a client keeping `--concurrency` requests in flig
 
 import argparse
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.common import configure, fake_openai_process, percentile, print_table, save_chart, write_result
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.functional.test_devhost import running_devhost
 
 
 async def load(client: httpx.AsyncClient, request: Any, total: int, concurrency: int) -> dict[str, float]:
@@ -65,30 +59,11 @@ def main(argv: list[str]) -> None:
 
     configure()
     url = asyncio.run(database_url_for("bench_http"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     with fake_openai_process(latency_seconds=0) as openai_url:
-        env = {**os.environ, "PG_CONNECTION_STRING": url, "OPENAI_BASE_URL": openai_url, "OPENAI_KEY": "bench",
-               "SESSION_CLEANUP_SCHEDULE": "0 0 0 * * *", "DB_POOL_SIZE": "10"}  # fmt: skip
-        server = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--port", str(port), "--settings", "/nonexistent"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{base}/api/health", timeout=1)
-                    break
-                except httpx.TransportError:
-                    assert time.monotonic() < deadline, "devhost did not start"
-                    time.sleep(0.2)
+        settings = {"PG_CONNECTION_STRING": url, "OPENAI_BASE_URL": openai_url, "OPENAI_KEY": "bench",
+                    "SESSION_CLEANUP_SCHEDULE": "0 0 0 * * *", "DB_POOL_SIZE": "10"}  # fmt: skip
+        with running_devhost(**settings) as base:
             result = asyncio.run(run(base, args.requests, args.concurrency))
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     print_table(
         f"http: through devhost, {args.concurrency} requests in flight",
         [

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,28 +28,31 @@ def free_port() -> int:
 def running_devhost(**settings: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **settings}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--port", str(port), "--settings", "/nonexistent"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
-            try:
-                httpx.get(f"{base_url}/api/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "devhost did not start"
-                time.sleep(0.1)
-        yield base_url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with tempfile.TemporaryFile() as log:  # a pipe nobody reads would block the server once full
+        process = subprocess.Popen(
+            [sys.executable, "-m", "devhost", "--port", str(port), "--settings", "/nonexistent"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise AssertionError(log.read().decode(errors="replace")[-3000:])
+                try:
+                    httpx.get(f"{base_url}/api/openapi.json", timeout=1)
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "devhost did not start"
+                    time.sleep(0.1)
+            yield base_url
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def wait_until(condition, seconds: float = 30) -> bool:

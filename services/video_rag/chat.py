@@ -1,7 +1,6 @@
 """The chat use case: a question about the session's videos, answered from their transcripts with
 citations, and remembered as a turn of the session's conversation."""
 
-import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -15,7 +14,7 @@ from services.common.settings import Settings, get_settings
 from services.common.telemetry import span
 from services.sessions.service import Transaction
 from services.video_rag import rag
-from services.video_rag.embeddings import EmbeddingError, get_embeddings
+from services.video_rag.embeddings import EmbeddingError, embed_texts, get_embeddings
 from services.video_rag.history import ChatHistory, Turn
 from services.video_rag.llm import ChatModelError, complete, get_chat_model
 from services.video_rag.repository import SessionVideoView, VideoRepository
@@ -25,8 +24,6 @@ from services.video_rag.youtube import watch_url
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
     from langchain_core.language_models.chat_models import BaseChatModel
-
-logger = logging.getLogger(__name__)
 
 
 class NoVideosError(ConflictError):
@@ -134,12 +131,9 @@ class ChatService:
                     return await full_text_search(db, question, keys, fts_config=fts_config, k=s.retrieval_top_k)
         try:
             with span("embeddings.embed_query"):
-                query_embedding = await self._embeddings.aembed_query(question)
-        except Exception as exc:  # noqa: BLE001 - any failure of the embedding upstream
-            logger.warning("query embedding failed: %s", type(exc).__name__)
-            raise ServiceUnavailableError("The embedding service is unavailable. Retry later.") from None
-        if len(query_embedding) != s.embedding_dimensions:
-            raise ServiceUnavailableError(str(EmbeddingError("The embedding service answered a wrong dimension.")))
+                (query_embedding,) = await embed_texts(self._embeddings, [question], s.embedding_dimensions, query=True)
+        except EmbeddingError as exc:
+            raise ServiceUnavailableError(str(exc)) from None
         with span("retrieval.hybrid", videos=len(keys)):
             return await hybrid_search(
                 self._embeddings,

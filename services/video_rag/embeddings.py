@@ -59,10 +59,13 @@ def get_embeddings(settings: Settings) -> "Embeddings | None":
     return shared_client("embeddings", settings, make_embeddings)
 
 
-async def embed_texts(embeddings: "Embeddings", texts: list[str], dimensions: int) -> list[list[float]]:
-    """One vector per text, each of `dimensions` floats, or EmbeddingError."""
+async def embed_texts(
+    embeddings: "Embeddings", texts: list[str], dimensions: int, *, query: bool = False
+) -> list[list[float]]:
+    """One vector per text, each of `dimensions` floats, or EmbeddingError. `query`: the one text is
+    a question (some models embed questions and passages differently)."""
     try:
-        vectors = await embeddings.aembed_documents(texts)
+        vectors = [await embeddings.aembed_query(texts[0])] if query else await embeddings.aembed_documents(texts)
     except Exception as exc:  # noqa: BLE001 - any client, HTTP or parsing failure of the upstream
         logger.warning("embedding request failed: %s", type(exc).__name__)
         raise EmbeddingError("The embedding service failed. Retry later.") from None

@@ -2,7 +2,8 @@
 (LANGCHAIN_CHAT_MESSAGE_TABLE_NAME), keyed by the session id."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,16 +27,19 @@ class ChatHistory:
     def __init__(self, table_name: str | None = None) -> None:
         self._table = table_name or get_settings().langchain_chat_message_table_name
 
-    def _history(self, connection: Any, session_id: uuid.UUID) -> Any:
+    @asynccontextmanager
+    async def _history(self, session_id: uuid.UUID) -> AsyncIterator[Any]:
+        """LangChain's PostgresChatMessageHistory of the session, on a pooled connection."""
         from langchain_postgres import PostgresChatMessageHistory
 
-        return PostgresChatMessageHistory(self._table, str(session_id), async_connection=connection)
+        async with database.get_engine().connect() as connection:
+            raw = (await connection.get_raw_connection()).driver_connection
+            yield PostgresChatMessageHistory(self._table, str(session_id), async_connection=raw)
 
     async def turns(self, session_id: uuid.UUID) -> list[Turn]:
         """The session's turns, oldest first."""
-        async with database.get_engine().connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
-            messages = await self._history(raw, session_id).aget_messages()
+        async with self._history(session_id) as history:
+            messages = await history.aget_messages()
         return [
             Turn(
                 role="user" if message.type == "human" else "assistant",
@@ -56,14 +60,12 @@ class ChatHistory:
             HumanMessage(question, additional_kwargs={"created_at": now.isoformat()}),
             AIMessage(answer, additional_kwargs={"created_at": now.isoformat(), "sources": sources}),
         ]
-        async with database.get_engine().connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
-            await self._history(raw, session_id).aadd_messages(messages)
+        async with self._history(session_id) as history:
+            await history.aadd_messages(messages)
 
     async def clear(self, session_id: uuid.UUID) -> None:
-        async with database.get_engine().connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
-            await self._history(raw, session_id).aclear()
+        async with self._history(session_id) as history:
+            await history.aclear()
 
     async def delete_for_sessions(self, db: AsyncSession, session_ids: Sequence[uuid.UUID]) -> None:
         """The turns of many sessions, in one statement of the caller's transaction."""

@@ -2,7 +2,6 @@
 
 import asyncio
 import hashlib
-import logging
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,10 +34,10 @@ from services.video_rag.youtube import Transcript, YouTubeTranscriptSource, pars
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
-logger = logging.getLogger(__name__)
 
 YOUTUBE = "youtube"
 LINK_ATTEMPTS = 3
+LIMIT_MESSAGE = "This session has reached its video limit (MAX_VIDEOS_PER_SESSION)."
 _executor: ThreadPoolExecutor | None = None
 
 
@@ -112,24 +111,23 @@ class VideoService:
         async with self._transaction() as db:
             have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
         room = self._settings.max_videos_per_session - len(have)
+        video_ids = [parse_video_id(raw) for raw in inputs]
         wanted: list[str] = []  # new video ids, in input order, within the session's room
         errors: dict[int, ItemError] = {}
-        for index, raw in enumerate(inputs):
-            video_id = parse_video_id(raw)
+        for index, video_id in enumerate(video_ids):
             if video_id is None:
                 errors[index] = ItemError("invalid_url", "Not a YouTube video URL or id.")
             elif video_id not in have and video_id not in wanted:
                 if len(wanted) < room:
                     wanted.append(video_id)
                 else:
-                    errors[index] = ItemError("limit_exceeded", "This session has reached its video limit.")
+                    errors[index] = ItemError("limit_exceeded", LIMIT_MESSAGE)
         outcomes = await self._store_all(wanted, languages)
         statuses = await self._link_all(session_id, wanted, outcomes, languages)
         async with self._transaction() as db:
             views = {view.video.video_id: view for view in await self._repository.session_videos(db, session_id)}
         results, seen = [], set()
-        for index, raw in enumerate(inputs):
-            video_id = parse_video_id(raw)
+        for index, (raw, video_id) in enumerate(zip(inputs, video_ids, strict=True)):
             if index in errors or video_id is None:
                 results.append(ItemResult(raw, video_id, "failed", error=errors[index]))
             elif isinstance(outcome := statuses.get(video_id, "already_added"), ItemError):
@@ -204,7 +202,7 @@ class VideoService:
             if count is None:
                 raise SessionInvalidError("This session ended while its videos were being added.")
             statuses |= {v: ("added" if v in linked else "already_added") for v in accepted}
-            statuses |= {v: ItemError("limit_exceeded", "This session has reached its video limit.") for v in over}
+            statuses |= {v: ItemError("limit_exceeded", LIMIT_MESSAGE) for v in over}
             gone = [v for v in video_ids if v in ready and ready[v] not in alive]
             if not gone:
                 break
@@ -259,7 +257,7 @@ class VideoService:
             stored = await self._repository.find_stored(db, video_id, [language_code], model, source)
             have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
         if video_id not in have and len(have) >= self._settings.max_videos_per_session:
-            raise_limit()
+            raise LimitExceededError(LIMIT_MESSAGE)
         if stored is None:
             video = await self._prepare(
                 video_id=video_id,
@@ -277,7 +275,7 @@ class VideoService:
             if count is None:
                 raise SessionInvalidError("This session ended while the transcript was being added.")
             if video_id not in have and count >= self._settings.max_videos_per_session:
-                raise_limit()
+                raise LimitExceededError(LIMIT_MESSAGE)
             replaced = await self._repository.relink(db, session_id, video_id, key, self._clock())
             if replaced is not None:
                 await self._repository.delete_orphans(db, {replaced})
@@ -348,7 +346,3 @@ class VideoService:
             if key is None:
                 raise NotFoundError("This session has no video with this id.")
             await self._repository.delete_orphans(db, {key})
-
-
-def raise_limit() -> None:
-    raise LimitExceededError("This session has reached its video limit (MAX_VIDEOS_PER_SESSION).")

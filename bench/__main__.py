@@ -9,6 +9,7 @@ BENCHMARKS = {
     "http": "bench.http",
     "ingest": "bench.ingest",
     "retrieve": "bench.retrieve",
+    "storage": "bench.storage",
 }
 
 

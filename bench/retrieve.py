@@ -176,6 +176,7 @@ def naive_count(url: str) -> int:
 
 
 async def analyze() -> None:
+    """The statistics autovacuum keeps on a live table, at once."""
     from sqlalchemy import text
 
     from services.common.database import get_engine
@@ -345,7 +346,7 @@ async def phase(url: str, other_videos: int, questions: list[str], seed: int) ->
             await fill(other_videos - present, OTHER_CHUNKS_PER_VIDEO, "bench-other-zipf", rng, real=False)
             print(f"built {other_videos - present} other videos in {time.perf_counter() - started:.0f} s")
         session_keys = await fill(SESSION_VIDEOS, CHUNKS_PER_VIDEO, "bench-session", np.random.default_rng(1), True)
-        await analyze()  # the statistics autovacuum keeps on a live table, at once
+        await analyze()
         embeddings = get_embeddings(get_settings())
         result = await measure(session_keys, questions, embeddings)
         if other_videos:

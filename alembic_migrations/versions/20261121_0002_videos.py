@@ -5,8 +5,8 @@ Revises: 0001
 Create Date: 2026-11-21
 
 The embedding column's dimension is the app setting EMBEDDING_DIMENSIONS at the time this runs;
-changing it later needs a new revision (and new embeddings). There is deliberately no index on the
-embedding or the tsvector: see services/video_rag/models.py.
+changing it later needs a new revision (and new embeddings). There is deliberately no approximate
+index on the embedding: see services/video_rag/models.py.
 """
 
 from collections.abc import Sequence
@@ -90,6 +90,13 @@ def upgrade() -> None:
     if get_settings().embedding_dimensions <= 1900:
         op.execute("ALTER TABLE video_chunk ALTER COLUMN embedding SET STORAGE PLAIN")
     op.create_index("ix_video_chunk_video_key", "video_chunk", ["video_key"])
+    op.create_index(
+        "ix_video_chunk_content_tsv",
+        "video_chunk",
+        ["content_tsv"],
+        postgresql_using="gin",
+        postgresql_with={"fastupdate": "off"},
+    )
 
 
 def downgrade() -> None:

@@ -75,12 +75,17 @@ class VideoChunk(Base):
     fts_config: Mapped[str] = mapped_column(REGCONFIG)
     content_tsv: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector(fts_config, content)", persisted=True))
 
-    # Every search is confined to one session's videos, so the one index it needs is the one that
-    # finds their chunks (ix_video_chunk_video_key); scoring a session's ~1,000-2,000 chunks exactly
-    # then costs the same whatever the size of the table. On purpose, NO index on `embedding` or
-    # `content_tsv`, whose cost would follow the table instead (bench/ingest.py, bench/retrieve.py):
-    # - HNSW: pgvector 0.6 filters AFTER searching, losing the results of small sessions in a large
-    #   table, and costs ~4.5 ms per inserted 1536-dim row here (223 vs 9,531 rows/s);
-    # - GIN: the planner ANDs it with the video index for common words and reads tens of thousands
-    #   of other sessions' entries (p50 alternating 14/25 ms at 100,000 chunks; 15 ms steady without).
-    __table_args__ = (Index("ix_video_chunk_video_key", "video_key"),)
+    # Every search is confined to one session's videos: ix_video_chunk_video_key finds their chunks,
+    # and the GIN index serves the full-text leg (the planner ANDs it with the video index for rare
+    # words, `python -m bench retrieve`; writes unchanged, `python -m bench storage`). On purpose NO
+    # approximate (HNSW) index on `embedding`: pgvector 0.6 filters AFTER searching, which loses the
+    # results of small sessions in a large table, and it makes chunk writes ~35x slower
+    # (`python -m bench storage`); an exact scan of a session's 1,000-2,000 chunks is fast enough.
+    __table_args__ = (
+        Index("ix_video_chunk_video_key", "video_key"),
+        # No pending list: a video's chunks are searchable through the index as soon as they are
+        # written (with the pending list, new chunks are scanned linearly until the next vacuum).
+        Index(
+            "ix_video_chunk_content_tsv", "content_tsv", postgresql_using="gin", postgresql_with={"fastupdate": "off"}
+        ),
+    )

@@ -43,12 +43,14 @@ class SessionRepository:
         await db.execute(delete(Session).where(Session.id.in_(session_ids)))
 
     async def lock_expired(self, db: AsyncSession, now: datetime, limit: int) -> list[uuid.UUID]:
-        """Up to `limit` expired sessions, locked for deletion; rows other workers hold are skipped."""
+        """Up to `limit` expired sessions, locked for deletion in a fixed order (no deadlock between
+        two cleanups). A row a request still holds is waited for, not skipped: it would otherwise
+        outlive this run."""
         rows = await db.execute(
             select(Session.id)
             .where(Session.expires_at <= now)
-            .order_by(Session.expires_at)
+            .order_by(Session.expires_at, Session.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
+            .with_for_update()
         )
         return list(rows.scalars())

@@ -118,8 +118,8 @@ class SessionService:
         await self._repository.delete(db, session_ids)
 
     async def delete_expired(self) -> int:
-        """Deletes every expired session with all that hangs off it, one transaction per batch.
-        Sessions locked by a concurrent cleanup are skipped; returns how many were deleted."""
+        """Deletes every expired session with all that hangs off it, one transaction per batch;
+        returns how many were deleted."""
         now = self._clock()
         deleted = 0
         while True:

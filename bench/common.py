@@ -25,8 +25,9 @@ def configure(**settings: object) -> None:
 
 
 @contextmanager
-def fake_openai_process(latency_seconds: float, dimensions: int = 1536) -> Iterator[str]:
-    """The fake OpenAI-compatible server in its own process (its CPU is not the app's); yields its URL."""
+def fake_openai_process(latency_seconds: float, dimensions: int = 1536, constant: bool = False) -> Iterator[str]:
+    """The fake OpenAI-compatible server in its own process (its CPU is not the app's); yields its URL.
+    `constant`: one vector for every text, so that the fake costs next to no CPU on this machine."""
     import socket
     import subprocess
     import sys
@@ -36,7 +37,7 @@ def fake_openai_process(latency_seconds: float, dimensions: int = 1536) -> Itera
         port = probe.getsockname()[1]
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port),
-         "--latency", str(latency_seconds), "--dimensions", str(dimensions)],
+         "--latency", str(latency_seconds), "--dimensions", str(dimensions)] + (["--constant"] if constant else []),
         stdout=subprocess.PIPE,
     )  # fmt: skip
     try:

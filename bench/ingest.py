@@ -1,8 +1,9 @@
 """Ingestion: one SaveVideoTranscript call with 1, 5 and 20 one-hour videos, through the app's HTTP
 layer (devhost, in-process), the real youtube-transcript-api against a fake YouTube answering after
 200 ms per request, and the real langchain-openai client against a fake OpenAI-compatible server
-answering after 100 ms per request (in its own process). In the same run, the naive pipeline the
-libraries' documentation shows: transcripts fetched one after another, then
+answering after 100 ms per request (in its own process, one constant vector for every text so that
+its own CPU, which on a real service is not this machine's, stays out of the figures). In the same
+run, the naive pipeline the libraries' documentation shows: transcripts fetched one after another, then
 `langchain_postgres.PGVector.add_documents` per video. Also the chunk-table write rate.
 
     python -m bench ingest [--youtube-latency 0.2] [--embedding-latency 0.1]
@@ -49,7 +50,7 @@ async def chunk_write_rate(videos: int, chunks_per_video: int, dimensions: int, 
     batches = []
     for _ in range(videos):
         chunks = [Chunk(text, i * 60.0, i * 60.0 + 60) for i in range(chunks_per_video)]
-        vectors = rng.standard_normal((chunks_per_video, dimensions)).astype(np.float32).tolist()
+        vectors = rng.standard_normal((chunks_per_video, dimensions)).astype(np.float32)
         video = Video(
             id=uuid.uuid4(), video_id=new_video_id(), language_code="en", embedding_model="bench", source="bench",
             title=None, channel=None, source_url=None, is_generated=False, duration_seconds=3600.0,
@@ -57,7 +58,7 @@ async def chunk_write_rate(videos: int, chunks_per_video: int, dimensions: int, 
         )  # fmt: skip
         batches.append((video, chunks, vectors))
 
-    async def write(video: Video, chunks: list[Chunk], vectors: list[list[float]]) -> None:
+    async def write(video: Video, chunks: list[Chunk], vectors: np.ndarray) -> None:
         async with transaction() as db:
             await service._store(db, video, chunks, vectors)
 
@@ -176,7 +177,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--youtube-latency", type=float, default=0.2)
     parser.add_argument("--embedding-latency", type=float, default=0.1)
     args = parser.parse_args(argv)
-    with fake_openai_process(latency_seconds=args.embedding_latency) as base_url:
+    with fake_openai_process(latency_seconds=args.embedding_latency, constant=True) as base_url:
         EMBEDDING_STATS_URL[0] = base_url.removesuffix("/v1") + "/stats"
         configure(OPENAI_BASE_URL=base_url, OPENAI_KEY="bench", MAX_URLS_PER_REQUEST=20, MAX_VIDEOS_PER_SESSION=20)
         result = asyncio.run(run(args.youtube_latency, args.embedding_latency))

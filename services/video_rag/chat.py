@@ -14,7 +14,7 @@ from services.common.settings import Settings, get_settings
 from services.common.telemetry import span
 from services.sessions.service import Transaction
 from services.video_rag import rag
-from services.video_rag.embeddings import EmbeddingError, embed_texts, get_embeddings
+from services.video_rag.embeddings import EmbeddingError, embed_query, get_embeddings
 from services.video_rag.history import ChatHistory, Turn
 from services.video_rag.llm import ChatModelError, complete, get_chat_model
 from services.video_rag.repository import SessionVideoView, VideoRepository
@@ -131,7 +131,7 @@ class ChatService:
                     return await full_text_search(db, question, keys, fts_config=fts_config, k=s.retrieval_top_k)
         try:
             with span("embeddings.embed_query"):
-                (query_embedding,) = await embed_texts(self._embeddings, [question], s.embedding_dimensions, query=True)
+                query_embedding = await embed_query(self._embeddings, question, s.embedding_dimensions)
         except EmbeddingError as exc:
             raise ServiceUnavailableError(str(exc)) from None
         with span("retrieval.hybrid", videos=len(keys)):

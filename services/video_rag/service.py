@@ -25,14 +25,16 @@ from services.common.telemetry import span
 from services.sessions.service import Transaction
 from services.video_rag.captions import parse_captions
 from services.video_rag.chunking import Chunk, Snippet, chunk_snippets
-from services.video_rag.embeddings import EmbeddingError, embed_texts, get_embeddings
+from services.video_rag.embeddings import EmbeddingError, embed_documents, get_embeddings
 from services.video_rag.models import Video
 from services.video_rag.repository import SessionVideoView, VideoRepository
 from services.video_rag.vector_store import write_chunks
 from services.video_rag.youtube import Transcript, YouTubeTranscriptSource, parse_video_id
 
 if TYPE_CHECKING:
+    import numpy as np
     from langchain_core.embeddings import Embeddings
+    from numpy.typing import NDArray
 
 
 YOUTUBE = "youtube"
@@ -59,10 +61,11 @@ class ItemResult:
 
 
 def _blocking_executor(settings: Settings) -> ThreadPoolExecutor:
-    """Threads for the blocking YouTube client: as many as videos fetched at once."""
+    """Threads for the blocking YouTube client: two per video fetched at once (its transcript, and
+    its title and channel at the same time), so that no fetch waits for another's thread."""
     global _executor
     if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=settings.ingest_concurrency, thread_name_prefix="youtube")
+        _executor = ThreadPoolExecutor(max_workers=2 * settings.ingest_concurrency, thread_name_prefix="youtube")
     return _executor
 
 
@@ -294,7 +297,7 @@ class VideoService:
         channel: str | None,
         source_url: str | None,
         is_generated: bool,
-    ) -> tuple[Video, list[Chunk], list[list[float]] | None]:
+    ) -> tuple[Video, list[Chunk], "NDArray[np.float32] | None"]:
         """Chunks and embeddings of a transcript, and its video row: all the work before the write."""
         s = self._settings
         chunks = chunk_snippets(
@@ -309,7 +312,7 @@ class VideoService:
         if self._embeddings is not None:
             try:
                 with span("embeddings.embed_chunks", chunks=len(chunks)):
-                    vectors = await embed_texts(self._embeddings, [c.text for c in chunks], s.embedding_dimensions)
+                    vectors = await embed_documents(self._embeddings, [c.text for c in chunks], s.embedding_dimensions)
             except EmbeddingError as exc:
                 raise ItemError("upstream_error", str(exc)) from None
         video = Video(
@@ -329,7 +332,7 @@ class VideoService:
         return video, chunks, vectors
 
     async def _store(
-        self, db: AsyncSession, video: Video, chunks: list[Chunk], vectors: list[list[float]] | None
+        self, db: AsyncSession, video: Video, chunks: list[Chunk], vectors: "NDArray[np.float32] | None"
     ) -> uuid.UUID:
         """The video row and all its chunks in the caller's transaction; the key of the stored copy
         (another writer's, when it stored the same video first)."""

@@ -51,7 +51,7 @@ async def write_chunks(
     video_id: str,
     language_code: str,
     chunks: Sequence[Chunk],
-    embeddings: "Sequence[Sequence[float]] | NDArray[np.float32] | None",
+    embeddings: "NDArray[np.float32] | None",
 ) -> None:
     """All chunks of one video in one binary COPY, inside `db`'s transaction."""
     fts_oid = (
@@ -76,15 +76,12 @@ async def _copy_rows(
     video_id: str,
     fts_oid: int,
     chunks: Sequence[Chunk],
-    embeddings: "Sequence[Sequence[float]] | NDArray[np.float32] | None",
+    embeddings: "NDArray[np.float32] | None",
 ) -> None:
-    import numpy as np
-
-    vectors = None if embeddings is None else np.asarray(embeddings, dtype=np.float32)  # one conversion
     async with cursor.copy(_COPY) as copy:
         copy.set_types(["text", "uuid", "varchar", "float8", "float8", "text", "vector", "oid"])
         for seq, chunk in enumerate(chunks):
-            vector = None if vectors is None else vectors[seq]
+            vector = None if embeddings is None else embeddings[seq]
             await copy.write_row(
                 (f"{video_key}:{seq}", video_key, video_id, chunk.start_seconds, chunk.end_seconds,
                  chunk.text, vector, fts_oid)

@@ -2,6 +2,7 @@
 client: deterministic embeddings, scripted chat answers, and injectable failures."""
 
 import base64
+import functools
 import hashlib
 import json
 import logging
@@ -20,10 +21,11 @@ _TOKEN = re.compile(r"[a-z0-9]+")
 
 def fake_embedding(text: str, dimensions: int) -> np.ndarray:
     """A bag of hashed words, normalized: texts sharing words are close, so retrieval is testable."""
+    slots = [_slot(token, dimensions) for token in _TOKEN.findall(text.lower())]
     vector = np.zeros(dimensions, dtype=np.float32)
-    for token in _TOKEN.findall(text.lower()):
-        digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
-        vector[int.from_bytes(digest[:4], "little") % dimensions] += 1.0 if digest[4] % 2 else -1.0
+    if slots:
+        indexes, signs = zip(*slots, strict=True)
+        vector += np.bincount(indexes, weights=signs, minlength=dimensions).astype(np.float32)
     norm = float(np.linalg.norm(vector))
     if norm == 0:
         vector[0] = 1.0
@@ -31,9 +33,27 @@ def fake_embedding(text: str, dimensions: int) -> np.ndarray:
     return vector / norm
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _slot(token: str, dimensions: int) -> tuple[int, float]:
+    """Where a word counts in the vector, and with which sign (hashed once per word: the fake answers
+    at the speed of a remote service, whose CPU is not the benchmarked machine's)."""
+    digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+    return int.from_bytes(digest[:4], "little") % dimensions, 1.0 if digest[4] % 2 else -1.0
+
+
+@functools.lru_cache
+def _constant_base64(dimensions: int) -> str:
+    return base64.b64encode(fake_embedding("constant", dimensions).astype("<f4").tobytes()).decode()
+
+
 class FakeOpenAI:
-    def __init__(self, dimensions: int = 1536, latency_seconds: float = 0.0, port: int = 0) -> None:
+    def __init__(
+        self, dimensions: int = 1536, latency_seconds: float = 0.0, port: int = 0, constant: bool = False
+    ) -> None:
         self.dimensions = dimensions
+        # One vector for every text, encoded once: the fake then costs next to no CPU, like a remote
+        # service (benchmarks of ingestion, whose machine the fake would otherwise share).
+        self.constant = constant
         self.latency_seconds = latency_seconds
         self.server = HTTPServer(host="127.0.0.1", port=port, threaded=True)
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
@@ -42,10 +62,14 @@ class FakeOpenAI:
         self.always_fail: int | None = None
         self.wrong_dimension = False
         self.malformed = False  # answer 200 with a body that is not JSON
+        self.float_vectors = False  # vectors as JSON floats whatever the encoding asked (older servers)
+        self.reverse_order = False  # the vectors listed last first (their `index` tells their text)
         self.chat_fault: str | None = None  # on the chat endpoint only: "status_500", "rate_limited", ...
         self.chat_answer: Callable[[dict[str, Any]], str] = lambda body: "I could not find that."
         self._lock = threading.Lock()
         self.server.expect_request("/v1/embeddings", method="POST").respond_with_handler(self._embeddings)
+        azure_embeddings = re.compile(r"/openai/deployments/[\w.-]+/embeddings")  # Azure OpenAI's path
+        self.server.expect_request(azure_embeddings, method="POST").respond_with_handler(self._embeddings)
         self.server.expect_request("/v1/chat/completions", method="POST").respond_with_handler(self._chat)
         self.server.expect_request("/stats", method="GET").respond_with_handler(self._stats)
 
@@ -68,6 +92,8 @@ class FakeOpenAI:
         self.always_fail = None
         self.wrong_dimension = False
         self.malformed = False
+        self.float_vectors = False
+        self.reverse_order = False
         self.chat_fault = None
         self.latency_seconds = 0.0
 
@@ -115,14 +141,18 @@ class FakeOpenAI:
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         dimensions = self.dimensions + (3 if self.wrong_dimension else 0)
         data = []
+        base64_format = body.get("encoding_format") == "base64" and not self.float_vectors
         for index, text in enumerate(texts):
-            vector = fake_embedding(str(text), dimensions)
-            encoded: Any = (
-                base64.b64encode(vector.astype("<f4").tobytes()).decode()
-                if body.get("encoding_format") == "base64"
-                else vector.tolist()
-            )
+            if self.constant and base64_format:
+                encoded: Any = _constant_base64(dimensions)
+            else:
+                vector = fake_embedding(str(text), dimensions)
+                encoded = vector.tolist()
+                if base64_format:
+                    encoded = base64.b64encode(vector.astype("<f4").tobytes()).decode()
             data.append({"object": "embedding", "index": index, "embedding": encoded})
+        if self.reverse_order:
+            data.reverse()
         payload = {"object": "list", "data": data, "model": body.get("model", "fake"),
                    "usage": {"prompt_tokens": 0, "total_tokens": 0}}  # fmt: skip
         return Response(json.dumps(payload), content_type="application/json")
@@ -146,7 +176,7 @@ class FakeOpenAI:
 
 
 def main() -> None:
-    """`python -m tests.fakes.openai_server --port P [--latency S] [--dimensions N]`: the fake in its own
+    """`python -m tests.fakes.openai_server --port P [--latency S] [--dimensions N] [--constant]`: the fake in its own
     process, so that a benchmark's app process does not pay for it."""
     import argparse
 
@@ -154,8 +184,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--dimensions", type=int, default=1536)
+    parser.add_argument("--constant", action="store_true", help="one vector for every text (no CPU per text)")
     args = parser.parse_args()
-    fake = FakeOpenAI(dimensions=args.dimensions, latency_seconds=args.latency, port=args.port).start()
+    fake = FakeOpenAI(args.dimensions, args.latency, args.port, args.constant).start()
     print(f"fake OpenAI-compatible server on {fake.base_url}", flush=True)
     try:
         threading.Event().wait()

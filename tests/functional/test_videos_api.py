@@ -2,13 +2,15 @@
 the real langchain-openai client against a local OpenAI-compatible server, real PostgreSQL."""
 
 import asyncio
+import json
 import secrets
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.conftest import add_videos, expire_session, scalar
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, fake_embedding
 from tests.fakes.youtube import FakeYouTube, hour_of_captions
 
 pytestmark = pytest.mark.asyncio
@@ -67,6 +69,10 @@ async def test_added_video_is_chunked_embedded_and_stored(
     )
     embedded = sum(len(call["input"]) for call in fake_openai.calls("/v1/embeddings"))
     assert embedded == video["chunk_count"]
+    last = "FROM video_chunk WHERE video_id = :v ORDER BY start_seconds DESC LIMIT 1"  # each vector is its text's
+    content = await scalar(f"SELECT content {last}", v=V["video"])
+    stored = json.loads(await scalar(f"SELECT embedding::text {last}", v=V["video"]))
+    np.testing.assert_allclose(stored, fake_embedding(content, 1536), rtol=1e-6)
 
 
 async def test_each_input_gets_its_own_result_and_one_failure_never_fails_the_others(

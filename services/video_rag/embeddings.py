@@ -72,7 +72,7 @@ async def embed_documents(embeddings: "Embeddings", texts: list[str], dimensions
     With langchain-openai's clients (OpenAI, Azure OpenAI, OpenAI-compatible servers) the requests are
     the ones `aembed_documents` sends (same client, model, dimensions, batches, retries and timeout),
     but the API's base64 vectors go straight into one array, where the client's path builds a Python
-    float per component, then a model and a dict per vector: half the CPU of the call
+    float per component, then a model and a dict per vector: about a third less CPU per call
     (`python -m bench ingest`, "embedding client CPU")."""
     import numpy as np
     from langchain_openai import OpenAIEmbeddings

@@ -1,7 +1,7 @@
 """SQL of videos and session links. Every method runs inside the caller's transaction."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -32,19 +32,25 @@ class VideoRepository:
         return [SessionVideoView(video, added_at) for video, added_at in rows]
 
     async def find_stored(
-        self, db: AsyncSession, video_id: str, languages: Sequence[str], embedding_model: str, source: str
-    ) -> Video | None:
-        """A stored copy of the video from `source` in one of `languages` (the earliest listed)."""
+        self, db: AsyncSession, video_ids: Collection[str], languages: Sequence[str], embedding_model: str, source: str
+    ) -> dict[str, Video]:
+        """The stored copy of each of `video_ids` that has one from `source` in one of `languages` (the
+        earliest listed), by video id."""
         rows = await db.execute(
             select(Video).where(
-                Video.video_id == video_id,
+                Video.video_id.in_(video_ids),
                 Video.language_code.in_(languages),
                 Video.embedding_model == embedding_model,
                 Video.source == source,
             )
         )
-        stored = {video.language_code: video for video in rows.scalars()}
-        return next((stored[code] for code in languages if code in stored), None)
+        rank = {code: languages.index(code) for code in languages}  # the first listed wins
+        stored: dict[str, Video] = {}
+        for video in rows.scalars():
+            best = stored.get(video.video_id)
+            if best is None or rank[video.language_code] < rank[best.language_code]:
+                stored[video.video_id] = video
+        return stored
 
     async def insert_video(self, db: AsyncSession, video: Video) -> uuid.UUID:
         """Inserts the video and returns its key, or the key of the same video (id, language, model,

@@ -143,9 +143,15 @@ class VideoService:
 
     async def _store_all(self, video_ids: Sequence[str], languages: Sequence[str]) -> dict[str, uuid.UUID | ItemError]:
         """The key of each video's stored copy (found, or fetched, embedded and stored now), or its error."""
+        async with self._transaction() as db:
+            stored = await self._repository.find_stored(
+                db, video_ids, languages, self._settings.embedding_model_id, YOUTUBE
+            )
         semaphore = asyncio.Semaphore(self._settings.ingest_concurrency)
 
         async def store(video_id: str) -> uuid.UUID | ItemError:
+            if video_id in stored:
+                return stored[video_id].id
             async with semaphore:
                 try:
                     return await self._store_one(video_id, languages)
@@ -156,11 +162,7 @@ class VideoService:
         return dict(zip(video_ids, keys, strict=True))
 
     async def _store_one(self, video_id: str, languages: Sequence[str]) -> uuid.UUID:
-        model = self._settings.embedding_model_id
-        async with self._transaction() as db:
-            stored = await self._repository.find_stored(db, video_id, languages, model, YOUTUBE)
-        if stored is not None:
-            return stored.id
+        """Fetches, embeds and stores a video that has no stored copy."""
         transcript, (title, channel) = await self._fetch(video_id, languages)
         video, chunks, vectors = await self._prepare(
             video_id=video_id,
@@ -257,7 +259,7 @@ class VideoService:
         source = "upload:" + hashlib.sha256(f"{title}\n{content}".encode()).hexdigest()[:32]
         model = self._settings.embedding_model_id
         async with self._transaction() as db:
-            stored = await self._repository.find_stored(db, video_id, [language_code], model, source)
+            stored = (await self._repository.find_stored(db, [video_id], [language_code], model, source)).get(video_id)
             have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
         if video_id not in have and len(have) >= self._settings.max_videos_per_session:
             raise LimitExceededError(LIMIT_MESSAGE)

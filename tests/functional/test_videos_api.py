@@ -130,6 +130,27 @@ async def test_a_second_session_reuses_the_stored_video_without_fetching_or_embe
     assert await videos_stored(V["other"]) == 1
 
 
+async def test_stored_copies_are_reused_in_the_order_of_the_requested_languages(
+    client: httpx.AsyncClient, fake_youtube: FakeYouTube
+) -> None:
+    captions = {("en", "manual"): hour_of_captions("river", seconds=120),
+                ("de", "manual"): hour_of_captions("fluss", seconds=120)}  # fmt: skip
+    fake_youtube.add(V["both"], captions=captions)
+    fake_youtube.add(V["english"], captions={("en", "manual"): hour_of_captions("lake", seconds=120)})
+    sessions = [(await client.post("/api/sessions")).json()["session_id"] for _ in range(4)]
+    await add_videos(client, sessions[0], V["both"], V["english"], languages=["en"])
+    await add_videos(client, sessions[1], V["both"], languages=["de"])
+    youtube_calls = len(fake_youtube.requests)
+
+    german_first = await add_videos(client, sessions[2], V["both"], V["english"], languages=["de", "en"])
+    english_first = await add_videos(client, sessions[3], V["english"], V["both"], languages=["en", "de"])
+
+    assert [r["video"]["language_code"] for r in german_first] == ["de", "en"]
+    assert [r["video"]["language_code"] for r in english_first] == ["en", "en"]
+    assert len(fake_youtube.requests) == youtube_calls  # all four were stored copies
+    assert await videos_stored(V["both"]) == 2
+
+
 async def test_two_sessions_adding_the_same_video_at_once_end_with_one_copy(
     client: httpx.AsyncClient, fake_youtube: FakeYouTube, fake_openai: FakeOpenAI
 ) -> None:

@@ -22,6 +22,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _embedded_lock = threading.RLock()
 _embedded: dict[str, Any] = {}
 _engines: dict[asyncio.AbstractEventLoop, "AsyncEngine"] = {}
+_bulk_write_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
 
 def database_url() -> str:
@@ -94,6 +95,21 @@ def get_engine() -> "AsyncEngine":
             del _engines[stale]
         _engines[loop] = engine
     return engine
+
+
+@asynccontextmanager
+async def bulk_write_slot() -> AsyncIterator[None]:
+    """Waits for one of DB_POOL_SIZE places for long writes (a video's chunks) in this event loop, so
+    that they never hold every pooled connection: the overflow stays free for short statements, which
+    would otherwise wait for a connection beyond the pool timeout under many concurrent ingestions."""
+    loop = asyncio.get_running_loop()
+    slots = _bulk_write_slots.get(loop)
+    if slots is None:
+        slots = _bulk_write_slots[loop] = asyncio.Semaphore(get_settings().db_pool_size)
+        for stale in [other for other in _bulk_write_slots if other.is_closed()]:
+            del _bulk_write_slots[stale]
+    async with slots:
+        yield
 
 
 @asynccontextmanager

@@ -174,7 +174,7 @@ class VideoService:
             source_url=None,
             is_generated=transcript.is_generated,
         )
-        async with self._transaction() as db:
+        async with database.bulk_write_slot(), self._transaction() as db:
             return await self._store(db, video, chunks, vectors)
 
     async def _link_all(

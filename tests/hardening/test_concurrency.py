@@ -86,3 +86,22 @@ async def test_twenty_sessions_at_once_keep_the_data_consistent(
             assert listed <= set(requested[session_id][1:])
         history = (await client.get("/api/chat/history", headers={"X-Session-Id": session_id})).json()["messages"]
         assert len(history) == 2 * answered[session_id]
+
+
+async def test_many_sessions_adding_videos_at_once_never_run_out_of_database_connections(
+    client: httpx.AsyncClient, fake_youtube: FakeYouTube, settings
+) -> None:
+    settings(DB_POOL_SIZE=2, DB_CONNECT_TIMEOUT_SECONDS=1)  # 4 connections, a 1 s wait for one at most
+    fake_youtube.latency_seconds = 0.05
+    sessions = [(await client.post("/api/sessions")).json()["session_id"] for _ in range(10)]
+    videos = {session_id: [secrets.token_urlsafe(8)[:11] for _ in range(10)] for session_id in sessions}
+    for n, video_id in enumerate(v for mine in videos.values() for v in mine):
+        fake_youtube.add(video_id, captions={("en", "manual"): hour_of_captions(f"topic{n}")})
+
+    async def add(session_id: str) -> httpx.Response:
+        return await client.post("/api/videos", json={"urls": videos[session_id]}, headers={"X-Session-Id": session_id})
+
+    responses = await asyncio.wait_for(asyncio.gather(*(add(s) for s in sessions)), timeout=300)
+
+    assert [r.status_code for r in responses] == [200] * len(sessions), [r.text for r in responses if r.is_error]
+    assert all(v["status"] == "added" for r in responses for v in r.json()["videos"])

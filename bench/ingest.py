@@ -4,7 +4,8 @@ layer (devhost, in-process), the real youtube-transcript-api against a fake YouT
 answering after 100 ms per request (in its own process, one constant vector for every text so that
 its own CPU, which on a real service is not this machine's, stays out of the figures). In the same
 run, the naive pipeline the libraries' documentation shows: transcripts fetched one after another, then
-`langchain_postgres.PGVector.add_documents` per video. Also the chunk-table write rate.
+`langchain_postgres.PGVector.add_documents` per video. Also 20 sessions adding 20 videos each at once
+(every request must be answered 200), the embedding client's CPU and the chunk-table write rate.
 
     python -m bench ingest [--youtube-latency 0.2] [--embedding-latency 0.1] [--repeat 3]
 """
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from bench.common import configure, fake_openai_process, new_video_id, print_table, save_chart, write_result
 from tests.fakes.youtube import FakeYouTube, hour_of_captions
@@ -33,6 +35,27 @@ async def one_call(client: httpx.AsyncClient, video_ids: list[str]) -> tuple[flo
     results = response.json()["videos"]
     assert all(r["status"] == "added" for r in results), results
     return elapsed, results
+
+
+async def sessions_at_once(
+    client: httpx.AsyncClient, fake_youtube: FakeYouTube, sessions: int = 20, videos: int = 20
+) -> dict[str, Any]:
+    """`sessions` sessions each adding `videos` new one-hour videos in one call, all at once: the
+    responses' statuses (a 503 would be the database pool running out under load) and the wall time."""
+    ids = [[new_video_id() for _ in range(videos)] for _ in range(sessions)]
+    for video_id in (video_id for mine in ids for video_id in mine):
+        fake_youtube.add(video_id, captions={("en", "manual"): hour_of_captions(f"load{video_id}")})
+    session_ids = [(await client.post("/api/sessions")).json()["session_id"] for _ in range(sessions)]
+
+    async def add(session_id: str, mine: list[str]) -> int:
+        response = await client.post("/api/videos", json={"urls": mine}, headers={"X-Session-Id": session_id})
+        return response.status_code
+
+    started = time.perf_counter()
+    statuses = await asyncio.gather(*(add(session_id, mine) for session_id, mine in zip(session_ids, ids, strict=True)))
+    seconds = time.perf_counter() - started
+    return {"sessions": sessions, "videos_each": videos, "seconds": seconds,
+            "statuses": {str(code): statuses.count(code) for code in sorted(set(statuses))}}  # fmt: skip
 
 
 async def embedding_client_cpu(calls: int = 10, texts: int = 60) -> dict[str, float]:
@@ -167,6 +190,7 @@ async def run(youtube_latency: float, embedding_latency: float, repeat: int) -> 
                     "embedding_requests": embedding_requests() - embeddings_before,
                     "chunks": sum(int(r["video"]["chunk_count"]) for r in results),
                 }
+        load = await sessions_at_once(client, fake_youtube)
         for size in sizes:
             ours[size]["seconds"] = statistics.median(ours[size]["runs"])
             ours[size]["rows_per_second"] = ours[size]["chunks"] / ours[size]["seconds"]
@@ -196,6 +220,7 @@ async def run(youtube_latency: float, embedding_latency: float, repeat: int) -> 
         "speedup": {size: naive[size]["seconds"] / ours[size]["seconds"] for size in sizes},
         "ratio_twenty_to_one": ours[20]["seconds"] / ours[1]["seconds"],
         "embedding_client_cpu_ms": client_cpu,
+        "sessions_at_once": load,
         "chunk_write_20_videos_one_after_another": sequential,
         "chunk_write_20_videos_at_once": parallel,
         "chunk_write_20000_rows": big_write,
@@ -208,11 +233,18 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--embedding-latency", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=3, help="calls per size; the median is reported")
     args = parser.parse_args(argv)
+    from bench.retrieve import database_url_for
+
+    configure()
+    url = asyncio.run(database_url_for("bench_ingest"))
+    with create_engine(url).begin() as connection:  # every run starts from the same, empty tables
+        connection.execute(text("TRUNCATE session, session_video, video, video_chunk"))
     with fake_openai_process(latency_seconds=args.embedding_latency, constant=True) as base_url:
         EMBEDDING_STATS_URL[0] = base_url.removesuffix("/v1") + "/stats"
-        configure(OPENAI_BASE_URL=base_url, OPENAI_KEY="bench", MAX_URLS_PER_REQUEST=20, MAX_VIDEOS_PER_SESSION=20)
+        configure(PG_CONNECTION_STRING=url, OPENAI_BASE_URL=base_url, OPENAI_KEY="bench",
+                  MAX_URLS_PER_REQUEST=20, MAX_VIDEOS_PER_SESSION=20)  # fmt: skip
         result = asyncio.run(run(args.youtube_latency, args.embedding_latency, args.repeat))
-    client_cpu = result["embedding_client_cpu_ms"]
+    client_cpu, load = result["embedding_client_cpu_ms"], result["sessions_at_once"]
     sequential = result["chunk_write_20_videos_one_after_another"]
     parallel = result["chunk_write_20_videos_at_once"]
     big = result["chunk_write_20000_rows"]
@@ -233,6 +265,10 @@ def main(argv: list[str]) -> None:
     rows += [
         ("20 / 1 video, ours (target <= 2)", f"{result['ratio_twenty_to_one']:.2f}"),
         ("speedup at 20 videos (target >= 5)", f"{result['speedup'][20]:.1f}x"),
+        (
+            f"{load['sessions']} sessions x {load['videos_each']} videos at once: wall (s); statuses",
+            f"{load['seconds']:.1f}; {load['statuses']}",
+        ),
         (
             "embedding client CPU per hour of transcript, LangChain / ours (ms)",
             f"{client_cpu['langchain_aembed_documents']:.1f} / {client_cpu['embed_documents']:.1f}",

@@ -3,7 +3,9 @@ to it), one per configuration."""
 
 import asyncio
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+
+from pydantic import SecretStr
 
 from services.common.settings import Settings
 
@@ -22,3 +24,19 @@ def shared_client(kind: str, settings: Settings, make: Callable[[Settings], T | 
             return None
         _clients[key] = client
     return _clients[key]  # type: ignore[no-any-return]
+
+
+def openai_connection(settings: Settings, provider: Literal["azure", "openai"]) -> dict[str, Any]:
+    """The keyword arguments with which langchain-openai's clients (chat and embeddings) reach the
+    provider: Azure OpenAI, or OpenAI and any compatible server; retried with backoff, timed out."""
+    retried = {"max_retries": settings.openai_max_retries, "request_timeout": settings.openai_timeout_seconds}
+    if provider == "azure":
+        return retried | {
+            "azure_endpoint": settings.azure_openai_endpoint,
+            "openai_api_key": settings.azure_openai_api_key,
+            "openai_api_version": settings.azure_openai_api_version,
+        }
+    return retried | {
+        "openai_api_key": settings.openai_key or SecretStr("not-needed"),  # local servers take any key
+        "openai_api_base": settings.openai_base_url,
+    }

@@ -5,10 +5,10 @@ import asyncio
 import logging
 import threading
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from services.common.settings import ConfigurationError, get_settings
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,24 +78,21 @@ def migrate(url: str, revision: str = "head") -> None:
 
 def get_engine() -> "AsyncEngine":
     """The engine of the running event loop (async connections cannot cross loops)."""
-    loop = asyncio.get_running_loop()
-    engine = _engines.get(loop)
-    if engine is None:
-        from sqlalchemy.ext.asyncio import create_async_engine
+    return _of_this_loop(_engines, _new_engine)
 
-        settings = get_settings()
-        engine = create_async_engine(
-            database_url(),
-            pool_pre_ping=True,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_pool_size,
-            pool_timeout=settings.db_connect_timeout_seconds,
-            connect_args={"connect_timeout": settings.db_connect_timeout_seconds},
-        )
-        for stale in [other for other in _engines if other.is_closed()]:
-            del _engines[stale]
-        _engines[loop] = engine
-    return engine
+
+def _new_engine() -> "AsyncEngine":
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    settings = get_settings()
+    return create_async_engine(
+        database_url(),
+        pool_pre_ping=True,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=settings.db_connect_timeout_seconds,
+        connect_args={"connect_timeout": settings.db_connect_timeout_seconds},
+    )
 
 
 @asynccontextmanager
@@ -102,14 +100,18 @@ async def bulk_write_slot() -> AsyncIterator[None]:
     """Waits for one of DB_POOL_SIZE places for long writes (a video's chunks) in this event loop, so
     that they never hold every pooled connection: the overflow stays free for short statements, which
     would otherwise wait for a connection beyond the pool timeout under many concurrent ingestions."""
-    loop = asyncio.get_running_loop()
-    slots = _bulk_write_slots.get(loop)
-    if slots is None:
-        slots = _bulk_write_slots[loop] = asyncio.Semaphore(get_settings().db_pool_size)
-        for stale in [other for other in _bulk_write_slots if other.is_closed()]:
-            del _bulk_write_slots[stale]
-    async with slots:
+    async with _of_this_loop(_bulk_write_slots, lambda: asyncio.Semaphore(get_settings().db_pool_size)):
         yield
+
+
+def _of_this_loop(cache: dict[asyncio.AbstractEventLoop, T], make: Callable[[], T]) -> T:
+    """The running loop's entry of `cache`, made on first use (entries of closed loops are dropped)."""
+    loop = asyncio.get_running_loop()
+    if loop not in cache:
+        for stale in [other for other in cache if other.is_closed()]:
+            del cache[stale]
+        cache[loop] = make()
+    return cache[loop]
 
 
 @asynccontextmanager
@@ -130,6 +132,7 @@ async def ping() -> None:
 
 async def dispose_engines() -> None:
     """Closes the pooled connections of the running loop's engine (tests, shutdown)."""
+    _bulk_write_slots.pop(asyncio.get_running_loop(), None)  # sized by the settings of the next engine
     engine = _engines.pop(asyncio.get_running_loop(), None)
     if engine is not None:
         await engine.dispose()

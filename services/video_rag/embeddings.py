@@ -9,9 +9,7 @@ from collections.abc import Iterator, Sequence, Sized
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
-from services.common.clients import shared_client
+from services.common.clients import openai_connection, shared_client
 from services.common.settings import Settings
 
 if TYPE_CHECKING:
@@ -33,14 +31,10 @@ def make_embeddings(settings: Settings) -> "Embeddings | None":
         from langchain_openai import AzureOpenAIEmbeddings
 
         return AzureOpenAIEmbeddings(
-            azure_endpoint=settings.azure_openai_endpoint,
+            **openai_connection(settings, "azure"),
             deployment=settings.azure_openai_embedding_deployment,
-            openai_api_key=settings.azure_openai_api_key,
-            openai_api_version=settings.azure_openai_api_version,
             dimensions=settings.embedding_dimensions,
             chunk_size=settings.embedding_batch_size,
-            max_retries=settings.openai_max_retries,
-            request_timeout=settings.openai_timeout_seconds,
             check_embedding_ctx_length=False,  # no tiktoken: it would download its vocabulary
         )
     if settings.embedding_provider == "openai":
@@ -48,14 +42,11 @@ def make_embeddings(settings: Settings) -> "Embeddings | None":
 
         model = settings.openai_embedding_model
         return OpenAIEmbeddings(
+            **openai_connection(settings, "openai"),
             model=model,
-            openai_api_key=settings.openai_key or SecretStr("not-needed"),  # local servers take any key
-            openai_api_base=settings.openai_base_url,
             # Only text-embedding-3 models can shorten their vectors; other servers reject the field.
             dimensions=settings.embedding_dimensions if model.startswith("text-embedding-3") else None,
             chunk_size=settings.embedding_batch_size,
-            max_retries=settings.openai_max_retries,
-            request_timeout=settings.openai_timeout_seconds,
             check_embedding_ctx_length=False,
         )
     return None

@@ -4,9 +4,7 @@ None when no provider is configured: answers are then extractive."""
 import logging
 from typing import TYPE_CHECKING
 
-from pydantic import SecretStr
-
-from services.common.clients import shared_client
+from services.common.clients import openai_connection, shared_client
 from services.common.settings import Settings
 from services.common.telemetry import span
 
@@ -25,26 +23,19 @@ def make_chat_model(settings: Settings) -> "BaseChatModel | None":
         from langchain_openai import AzureChatOpenAI
 
         return AzureChatOpenAI(
-            azure_endpoint=settings.azure_openai_endpoint,
+            **openai_connection(settings, "azure"),
             deployment_name=settings.azure_openai_chat_deployment,
-            openai_api_key=settings.azure_openai_api_key,
-            openai_api_version=settings.azure_openai_api_version,
             temperature=settings.chat_temperature,
             max_tokens=settings.chat_max_tokens,
-            max_retries=settings.openai_max_retries,
-            request_timeout=settings.openai_timeout_seconds,
         )
     if settings.chat_provider == "openai":
         from langchain_openai import ChatOpenAI
 
         return ChatOpenAI(
+            **openai_connection(settings, "openai"),
             model=settings.openai_chat_model,
-            openai_api_key=settings.openai_key or SecretStr("not-needed"),  # local servers take any key
-            openai_api_base=settings.openai_base_url,
             temperature=settings.chat_temperature,
             max_tokens=settings.chat_max_tokens,
-            max_retries=settings.openai_max_retries,
-            request_timeout=settings.openai_timeout_seconds,
         )
     return None
 

@@ -59,12 +59,7 @@ class FakeOpenAI:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.failures: list[tuple[int, dict[str, str]]] = []  # served first, one per request
-        self.always_fail: int | None = None
-        self.wrong_dimension = False
-        self.malformed = False  # answer 200 with a body that is not JSON
-        self.float_vectors = False  # vectors as JSON floats whatever the encoding asked (older servers)
-        self.reverse_order = False  # the vectors listed last first (their `index` tells their text)
-        self.chat_fault: str | None = None  # on the chat endpoint only: "status_500", "rate_limited", ...
+        self._no_faults()
         self.chat_answer: Callable[[dict[str, Any]], str] = lambda body: "I could not find that."
         self._lock = threading.Lock()
         self.server.expect_request("/v1/embeddings", method="POST").respond_with_handler(self._embeddings)
@@ -89,13 +84,16 @@ class FakeOpenAI:
         with self._lock:
             self.requests.clear()
             self.failures.clear()
-        self.always_fail = None
-        self.wrong_dimension = False
-        self.malformed = False
-        self.float_vectors = False
-        self.reverse_order = False
-        self.chat_fault = None
+        self._no_faults()
         self.latency_seconds = 0.0
+
+    def _no_faults(self) -> None:
+        self.always_fail: int | None = None
+        self.wrong_dimension = False
+        self.malformed = False  # answer 200 with a body that is not JSON
+        self.float_vectors = False  # vectors as JSON floats whatever the encoding asked (older servers)
+        self.reverse_order = False  # the vectors listed last first (their `index` tells their text)
+        self.chat_fault: str | None = None  # on the chat endpoint only: "status_500", "rate_limited", ...
 
     def calls(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body in self.requests if p == path]

@@ -274,7 +274,7 @@ class VideoService:
                 source_url=source_url,
                 is_generated=False,
             )
-        async with self._transaction() as db:
+        async with database.bulk_write_slot(), self._transaction() as db:
             key = stored.id if stored is not None else await self._store(db, *video)
             count = await self._repository.lock_session(db, session_id)
             if count is None:

@@ -1,8 +1,9 @@
-"""The Azure Functions app: one blueprint per service. Nothing else runs at import (cold start),
-but Application Insights when it is configured."""
+"""The Azure Functions app: one blueprint per service, and the OpenAPI document above them. Nothing
+else runs at import (cold start), but Application Insights when it is configured."""
 
 import azure.functions as func
 
+from services import openapi
 from services.common import functions as common
 from services.common.settings import get_settings
 from services.common.telemetry import configure_azure_monitor
@@ -17,3 +18,7 @@ app = func.FunctionApp(http_auth_level=settings.http_auth_level)
 app.register_functions(common.bp)
 app.register_functions(sessions.bp)
 app.register_functions(video_rag.bp)
+app.register_functions(openapi.bp)
+
+# What hangs off a session goes with it (DeleteSession, the expiry timer): its videos and conversation.
+sessions.delete_with_sessions(video_rag.session_data)

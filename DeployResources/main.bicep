@@ -43,6 +43,10 @@ param clientIpAddress string = ''
 @secure()
 param openAiKey string = ''
 @secure()
+param embeddingKey string = ''
+@secure()
+param chatKey string = ''
+@secure()
 param azureOpenAiApiKey string = ''
 @secure()
 param youtubeProxyHttpUrl string = ''
@@ -53,6 +57,12 @@ param webshareProxyPassword string = ''
 
 // --- app settings (README lists them all) ------------------------------------------------------
 param openAiBaseUrl string = ''
+@allowed(['', 'auto', 'openai', 'azure', 'none'])
+param embeddingProvider string = 'auto'
+param embeddingBaseUrl string = ''
+@allowed(['', 'auto', 'openai', 'azure', 'none'])
+param chatProvider string = 'auto'
+param chatBaseUrl string = ''
 param openAiEmbeddingModel string = 'text-embedding-3-small'
 param openAiChatModel string = 'gpt-4o-mini'
 param embeddingDimensions int = 1536
@@ -128,6 +138,8 @@ module postgres 'modules/postgres.bicep' = {
 var secretValues = {
   'pg-connection-string': 'postgresql://${uriComponent(postgresAdminLogin)}:${uriComponent(postgresAdminPassword)}@${postgres.outputs.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
   'openai-key': openAiKey
+  'embedding-key': embeddingKey
+  'chat-key': chatKey
   'azure-openai-api-key': azureOpenAiApiKey
   'youtube-proxy-http-url': youtubeProxyHttpUrl
   'youtube-proxy-https-url': youtubeProxyHttpsUrl
@@ -150,13 +162,6 @@ func secretRef(vaultName string, secretName string, value string) string =>
 // Every setting the app reads (services/common/settings.py); a test checks that none is missing.
 var appSettings = {
   PG_CONNECTION_STRING: secretRef(names.keyVault, 'pg-connection-string', secretValues['pg-connection-string'])
-  PG_VECTOR_CONNECTION_STRING: ''
-  PG_VECTOR_DRIVER: 'psycopg'
-  PG_VECTOR_USER: ''
-  PG_VECTOR_PASSWORD: ''
-  PG_VECTOR_HOST: ''
-  PG_VECTOR_PORT: '5432'
-  PG_VECTOR_DATABASE_NAME: ''
   PG_EMBEDDED_DATA_DIR: '.data/pgdata'
   DB_CONNECT_TIMEOUT_SECONDS: '5'
   DB_POOL_SIZE: '5'
@@ -182,7 +187,13 @@ var appSettings = {
   CHUNK_OVERLAP_SECONDS: '5'
   OPENAI_KEY: secretRef(names.keyVault, 'openai-key', openAiKey)
   OPENAI_BASE_URL: openAiBaseUrl
+  EMBEDDING_PROVIDER: embeddingProvider
+  EMBEDDING_BASE_URL: embeddingBaseUrl
+  EMBEDDING_KEY: secretRef(names.keyVault, 'embedding-key', embeddingKey)
   OPENAI_EMBEDDING_MODEL: openAiEmbeddingModel
+  CHAT_PROVIDER: chatProvider
+  CHAT_BASE_URL: chatBaseUrl
+  CHAT_KEY: secretRef(names.keyVault, 'chat-key', chatKey)
   OPENAI_CHAT_MODEL: openAiChatModel
   EMBEDDING_DIMENSIONS: string(embeddingDimensions)
   EMBEDDING_BATCH_SIZE: '256'

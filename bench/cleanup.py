@@ -138,11 +138,12 @@ def naive_cleanup(url: str, data: dict[str, list[Any]]) -> None:
 
 
 async def ours(url: str) -> float:
+    import function_app  # noqa: F401 - the app as deployed: a session's videos and history go with it
     from services.common import database
-    from services.sessions.service import SessionService
+    from services.sessions.functions import sessions
 
     started = time.perf_counter()
-    deleted = await SessionService.default().delete_expired()
+    deleted = await sessions().delete_expired()
     seconds = time.perf_counter() - started
     await database.dispose_engines()
     assert deleted > 0

@@ -90,10 +90,9 @@ async def chunk_write_rate(videos: int, chunks_per_video: int, dimensions: int, 
     from services.video_rag.chunking import Chunk
     from services.video_rag.models import Video
     from services.video_rag.repository import VideoRepository
-    from services.video_rag.service import VideoService
 
     rng = np.random.default_rng(7)
-    service = VideoService.default()
+    repository = VideoRepository()
     text = "a passage of a transcript about rivers, mountains and the weather of the valley " * 12
     batches = []
     for _ in range(videos):
@@ -108,7 +107,7 @@ async def chunk_write_rate(videos: int, chunks_per_video: int, dimensions: int, 
 
     async def write(video: Video, chunks: list[Chunk], vectors: np.ndarray) -> None:
         async with transaction() as db:
-            await service._store(db, video, chunks, vectors)
+            await repository.store(db, video, chunks, vectors)
 
     started = time.perf_counter()
     if concurrent:

@@ -1,42 +1,34 @@
-"""Upstream clients shared by the invocations of one event loop (their HTTP connection pools belong
-to it), one per configuration."""
+"""Upstream model clients (langchain-openai), shared by the invocations of one event loop: their
+HTTP connection pools belong to it."""
 
-import asyncio
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
-from services.common.settings import Settings
+from services.common.per_loop import of_this_loop
+from services.common.settings import Endpoint, Settings
 
 T = TypeVar("T")
 
-_clients: dict[tuple[str, asyncio.AbstractEventLoop, int], Any] = {}
-
 
 def shared_client(kind: str, settings: Settings, make: Callable[[Settings], T | None]) -> T | None:
-    """The `kind` client of the running loop and these settings, made on first use; None when
-    `make` finds no provider configured."""
-    key = (kind, asyncio.get_running_loop(), id(settings))
-    if key not in _clients:
-        client = make(settings)
-        if client is None:
-            return None
-        _clients[key] = client
-    return _clients[key]  # type: ignore[no-any-return]
+    """The `kind` client of the running loop, made from `settings` on first use (and again when the
+    settings change); None when `make` finds no provider configured."""
+    return of_this_loop(kind, lambda: make(settings), made_from=settings)
 
 
-def openai_connection(settings: Settings, provider: Literal["azure", "openai"]) -> dict[str, Any]:
-    """The keyword arguments with which langchain-openai's clients (chat and embeddings) reach the
-    provider: Azure OpenAI, or OpenAI and any compatible server; retried with backoff, timed out."""
+def openai_connection(endpoint: Endpoint, settings: Settings) -> dict[str, Any]:
+    """The keyword arguments with which langchain-openai's clients (chat and embeddings) reach an
+    endpoint: Azure OpenAI, or OpenAI and any compatible server; retried with backoff, timed out."""
     retried = {"max_retries": settings.openai_max_retries, "request_timeout": settings.openai_timeout_seconds}
-    if provider == "azure":
+    if endpoint.provider == "azure":
         return retried | {
-            "azure_endpoint": settings.azure_openai_endpoint,
-            "openai_api_key": settings.azure_openai_api_key,
+            "azure_endpoint": endpoint.url,
+            "openai_api_key": endpoint.key,
             "openai_api_version": settings.azure_openai_api_version,
         }
     return retried | {
-        "openai_api_key": settings.openai_key or SecretStr("not-needed"),  # local servers take any key
-        "openai_api_base": settings.openai_base_url,
+        "openai_api_key": endpoint.key or SecretStr("not-needed"),  # local servers take any key
+        "openai_api_base": endpoint.url,
     }

@@ -6,24 +6,25 @@ import logging
 import threading
 import warnings
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
+from services.common.per_loop import forget, of_this_loop
 from services.common.settings import ConfigurationError, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+# How services open a unit of work: `transaction()` below, or a test's stand-in.
+Transaction = Callable[[], AbstractAsyncContextManager["AsyncSession"]]
+
 _embedded_lock = threading.RLock()
 _embedded: dict[str, Any] = {}
-_engines: dict[asyncio.AbstractEventLoop, "AsyncEngine"] = {}
-_bulk_write_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
 
 def database_url() -> str:
@@ -78,7 +79,7 @@ def migrate(url: str, revision: str = "head") -> None:
 
 def get_engine() -> "AsyncEngine":
     """The engine of the running event loop (async connections cannot cross loops)."""
-    return _of_this_loop(_engines, _new_engine)
+    return of_this_loop("engine", _new_engine)
 
 
 def _new_engine() -> "AsyncEngine":
@@ -100,18 +101,8 @@ async def bulk_write_slot() -> AsyncIterator[None]:
     """Waits for one of DB_POOL_SIZE places for long writes (a video's chunks) in this event loop, so
     that they never hold every pooled connection: the overflow stays free for short statements, which
     would otherwise wait for a connection beyond the pool timeout under many concurrent ingestions."""
-    async with _of_this_loop(_bulk_write_slots, lambda: asyncio.Semaphore(get_settings().db_pool_size)):
+    async with of_this_loop("bulk_write_slots", lambda: asyncio.Semaphore(get_settings().db_pool_size)):
         yield
-
-
-def _of_this_loop(cache: dict[asyncio.AbstractEventLoop, T], make: Callable[[], T]) -> T:
-    """The running loop's entry of `cache`, made on first use (entries of closed loops are dropped)."""
-    loop = asyncio.get_running_loop()
-    if loop not in cache:
-        for stale in [other for other in cache if other.is_closed()]:
-            del cache[stale]
-        cache[loop] = make()
-    return cache[loop]
 
 
 @asynccontextmanager
@@ -132,7 +123,7 @@ async def ping() -> None:
 
 async def dispose_engines() -> None:
     """Closes the pooled connections of the running loop's engine (tests, shutdown)."""
-    _bulk_write_slots.pop(asyncio.get_running_loop(), None)  # sized by the settings of the next engine
-    engine = _engines.pop(asyncio.get_running_loop(), None)
+    forget("bulk_write_slots")  # sized by the settings of the next engine
+    engine = forget("engine")
     if engine is not None:
         await engine.dispose()

@@ -1,13 +1,20 @@
-"""Routes that need no session: health probe, the OpenAPI document, and the reference chat page."""
+"""Routes that need no session: the health probe and the reference chat page."""
 
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import azure.functions as func
+from pydantic import BaseModel
 
 from services.common.http import endpoint, json_response
 
 bp = func.Blueprint()
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unavailable"]
 
 
 @bp.function_name("Health")
@@ -19,17 +26,8 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
     try:
         await database.ping()
     except Exception:  # noqa: BLE001 - any failure to reach the database is "unavailable"
-        return json_response({"status": "unavailable", "database": "unavailable"}, 503)
-    return json_response({"status": "ok", "database": "ok"})
-
-
-@bp.function_name("OpenApi")
-@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@endpoint
-async def openapi(req: func.HttpRequest) -> func.HttpResponse:
-    from services.common.openapi import openapi_document
-
-    return json_response(openapi_document())
+        return json_response(HealthResponse(status="unavailable", database="unavailable"), 503)
+    return json_response(HealthResponse(status="ok", database="ok"))
 
 
 PAGE_HEADERS = {

@@ -1,5 +1,5 @@
 """HTTP helpers: JSON responses, request body parsing, and the one place where errors become the
-JSON error body of `shared/API.md`."""
+JSON error body of `docs/API.md`."""
 
 import json
 import logging
@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, PlainSerializer, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, WithJsonSchema, field_validator
 
 from services.common.errors import (
     AppError,
@@ -29,8 +29,12 @@ Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
 invocation_id: ContextVar[str] = ContextVar("invocation_id", default="-")
 
-# ISO 8601 with an explicit UTC offset ("+00:00"), as API.md promises.
-Timestamp = Annotated[datetime, PlainSerializer(lambda value: value.isoformat(), return_type=str)]
+# ISO 8601 with an explicit UTC offset ("+00:00"), as docs/API.md promises.
+Timestamp = Annotated[
+    datetime,
+    PlainSerializer(lambda value: value.isoformat(), return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class RequestModel(BaseModel):
@@ -65,11 +69,25 @@ def no_content() -> func.HttpResponse:
     return func.HttpResponse(status_code=204)
 
 
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Annotated[str, Field(pattern="^[a-z][a-z0-9_]*$")]
+    message: str
+    details: Any = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error answer (docs/API.md, "Errors")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
 def error_response(status: int, code: str, message: str, details: Any = None) -> func.HttpResponse:
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details is not None:
-        error["details"] = details
-    return json_response({"error": error}, status)
+    body = ErrorResponse(error=ErrorDetail(code=code, message=message, details=details))
+    return json_response(body.model_dump(exclude_none=True), status)
 
 
 def parse_body(req: func.HttpRequest, model: type[M], *, optional: bool = False) -> M:

@@ -5,11 +5,11 @@ the environment: they call `get_settings()`.
 """
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
-from urllib.parse import quote
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -29,18 +29,27 @@ def to_psycopg_url(url: str) -> str:
     raise ValueError("must start with postgresql:// or postgresql+psycopg://")
 
 
+Provider = Literal["azure", "openai"]
+ProviderChoice = Literal["auto", "azure", "openai", "none"]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where one kind of model (embeddings, or chat) is served: Azure OpenAI (`url` is the Azure
+    endpoint, `model` the deployment), or OpenAI and any OpenAI-compatible server (`url` is the base
+    URL, None for OpenAI itself)."""
+
+    provider: Provider
+    model: str
+    url: str | None
+    key: SecretStr | None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
 
     # --- database -------------------------------------------------------------------------
     pg_connection_string: SecretStr | None = None
-    pg_vector_connection_string: SecretStr | None = None
-    pg_vector_driver: str = "psycopg"
-    pg_vector_user: str | None = None
-    pg_vector_password: SecretStr | None = None
-    pg_vector_host: str | None = None
-    pg_vector_port: int = Field(5432, ge=1, le=65535)
-    pg_vector_database_name: str | None = None
     pg_embedded_data_dir: str = ".data/pgdata"
     db_connect_timeout_seconds: int = Field(5, ge=1, le=120)
     db_pool_size: int = Field(5, ge=1, le=100)
@@ -74,9 +83,17 @@ class Settings(BaseSettings):
     chunk_overlap_seconds: float = Field(5, ge=0, le=600)
 
     # --- OpenAI / Azure OpenAI / OpenAI-compatible -----------------------------------------
+    # OPENAI_KEY and OPENAI_BASE_URL serve both embeddings and chat unless EMBEDDING_* / CHAT_* say
+    # otherwise; EMBEDDING_PROVIDER / CHAT_PROVIDER pick a provider, or `none`, instead of `auto`.
     openai_key: SecretStr | None = None
     openai_base_url: str | None = None
+    embedding_provider_choice: ProviderChoice = Field("auto", validation_alias="embedding_provider")
+    embedding_base_url: str | None = None
+    embedding_key: SecretStr | None = None
     openai_embedding_model: str = "text-embedding-3-small"
+    chat_provider_choice: ProviderChoice = Field("auto", validation_alias="chat_provider")
+    chat_base_url: str | None = None
+    chat_key: SecretStr | None = None
     openai_chat_model: str = "gpt-4o-mini"
     embedding_dimensions: int = Field(1536, ge=2, le=16_000)
     embedding_batch_size: int = Field(256, ge=1, le=2048)
@@ -102,7 +119,7 @@ class Settings(BaseSettings):
     # --- LangChain --------------------------------------------------------------------------
     langchain_chat_message_table_name: str = "langchain_chat_message"
 
-    @field_validator("pg_connection_string", "pg_vector_connection_string")
+    @field_validator("pg_connection_string")
     @classmethod
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
@@ -110,16 +127,16 @@ class Settings(BaseSettings):
         return SecretStr(to_psycopg_url(value.get_secret_value().strip()))
 
     @field_validator(
-        "pg_vector_user",
-        "pg_vector_password",
-        "pg_vector_host",
-        "pg_vector_database_name",
         "youtube_proxy_http_url",
         "youtube_proxy_https_url",
         "webshare_proxy_username",
         "webshare_proxy_password",
         "openai_key",
         "openai_base_url",
+        "embedding_base_url",
+        "embedding_key",
+        "chat_base_url",
+        "chat_key",
         "azure_openai_endpoint",
         "azure_openai_api_key",
         "azure_openai_embedding_deployment",
@@ -151,64 +168,90 @@ class Settings(BaseSettings):
             raise ValueError("must be a lower-case SQL identifier (letters, digits, _)")
         return value
 
-    @field_validator("pg_vector_driver")
+    @field_validator("embedding_provider_choice", "chat_provider_choice", mode="before")
     @classmethod
-    def _driver(cls, value: str) -> str:
-        if value not in ("psycopg", "psycopg3", "postgresql+psycopg"):
-            raise ValueError("only psycopg (psycopg 3) is supported")
-        return "psycopg"
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() or "auto" if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _azure_complete(self) -> "Settings":
+        purposes: list[tuple[Literal["embedding", "chat"], ProviderChoice]] = [
+            ("embedding", self.embedding_provider_choice),
+            ("chat", self.chat_provider_choice),
+        ]
+        for purpose, choice in purposes:
+            if choice == "azure" and not (self.azure_openai_endpoint and self._azure_deployment(purpose)):
+                raise ValueError(
+                    f"{purpose.upper()}_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT and "
+                    f"AZURE_OPENAI_{purpose.upper()}_DEPLOYMENT"
+                )
+        return self
 
     @property
     def default_languages(self) -> list[str]:
         return self.transcript_languages.split(",")
 
     @property
-    def embedding_provider(self) -> Literal["azure", "openai"] | None:
-        """Azure OpenAI when its endpoint is set; OpenAI (or a compatible server) when a key or a
-        base URL is set; else none: chunks are stored without embeddings (full-text search only)."""
-        if self.azure_openai_endpoint and self.azure_openai_embedding_deployment:
-            return "azure"
-        if self.openai_key or self.openai_base_url:
-            return "openai"
-        return None
+    def embedding_endpoint(self) -> Endpoint | None:
+        """Where passages and questions are embedded; None: chunks are stored without embeddings and
+        found by full-text search."""
+        return self._endpoint("embedding")
 
     @property
-    def chat_provider(self) -> Literal["azure", "openai"] | None:
-        """Like `embedding_provider`: without one, answers are extractive (quoted passages)."""
-        if self.azure_openai_endpoint and self.azure_openai_chat_deployment:
-            return "azure"
-        if self.openai_key or self.openai_base_url:
-            return "openai"
-        return None
+    def chat_endpoint(self) -> Endpoint | None:
+        """Where answers are written; None: answers are extractive (quoted sentences)."""
+        return self._endpoint("chat")
+
+    @property
+    def embedding_provider(self) -> Provider | None:
+        endpoint = self.embedding_endpoint
+        return endpoint.provider if endpoint else None
+
+    @property
+    def chat_provider(self) -> Provider | None:
+        endpoint = self.chat_endpoint
+        return endpoint.provider if endpoint else None
+
+    def _azure_deployment(self, purpose: Literal["embedding", "chat"]) -> str | None:
+        return self.azure_openai_embedding_deployment if purpose == "embedding" else self.azure_openai_chat_deployment
+
+    def _endpoint(self, purpose: Literal["embedding", "chat"]) -> Endpoint | None:
+        """`auto`: Azure OpenAI when its endpoint and this purpose's deployment are set, else OpenAI
+        (or a compatible server) when a key or a base URL is set, else none."""
+        if purpose == "embedding":
+            choice, url, key = self.embedding_provider_choice, self.embedding_base_url, self.embedding_key
+            model = self.openai_embedding_model
+        else:
+            choice, url, key, model = (
+                self.chat_provider_choice,
+                self.chat_base_url,
+                self.chat_key,
+                self.openai_chat_model,
+            )
+        url, key = url or self.openai_base_url, key or self.openai_key
+        deployment = self._azure_deployment(purpose)
+        if choice == "auto":
+            choice = "azure" if self.azure_openai_endpoint and deployment else "openai" if key or url else "none"
+        if choice == "azure":
+            assert deployment is not None  # checked when the settings are read
+            return Endpoint("azure", deployment, self.azure_openai_endpoint, self.azure_openai_api_key)
+        return Endpoint("openai", model, url, key) if choice == "openai" else None
 
     @property
     def embedding_model_id(self) -> str:
         """Identifies the vector space of stored embeddings: videos are shared only within one."""
-        if self.embedding_provider == "azure":
-            return f"azure:{self.azure_openai_embedding_deployment}:{self.embedding_dimensions}"
-        if self.embedding_provider == "openai":
-            return f"openai:{self.openai_embedding_model}:{self.embedding_dimensions}"
-        return "none"
+        endpoint = self.embedding_endpoint
+        return "none" if endpoint is None else f"{endpoint.provider}:{endpoint.model}:{self.embedding_dimensions}"
 
     @property
     def database_url(self) -> str | None:
         """SQLAlchemy URL of the app's database, or None for the embedded one."""
         return self.pg_connection_string.get_secret_value() if self.pg_connection_string else None
 
-    @property
-    def vector_database_url(self) -> str | None:
-        """URL LangChain uses: PG_VECTOR_CONNECTION_STRING, else built from PG_VECTOR_*, else the app's."""
-        if self.pg_vector_connection_string:
-            return self.pg_vector_connection_string.get_secret_value()
-        if self.pg_vector_host and self.pg_vector_database_name:
-            user = quote(self.pg_vector_user or "", safe="")
-            password = self.pg_vector_password.get_secret_value() if self.pg_vector_password else ""
-            credentials = f"{user}:{quote(password, safe='')}@" if user else ""
-            return (
-                f"postgresql+{self.pg_vector_driver}://{credentials}"
-                f"{self.pg_vector_host}:{self.pg_vector_port}/{self.pg_vector_database_name}"
-            )
-        return self.database_url
+
+def setting_names() -> list[str]:
+    """The name of every app setting (environment variable) the app reads."""
+    return [(field.validation_alias or name).upper() for name, field in Settings.model_fields.items()]  # type: ignore[union-attr]
 
 
 def load_settings() -> Settings:
@@ -217,7 +260,7 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            ": ".join(filter(None, (".".join(str(part) for part in error["loc"]).upper(), error["msg"])))
             for error in exc.errors(include_input=False, include_url=False)
         )
         raise ConfigurationError(f"Invalid app settings: {problems}") from None

@@ -27,12 +27,13 @@ def require_session(handler: SessionHandler) -> Callable[[func.HttpRequest], Awa
     """Runs `handler(req, session)` for a live session (renewing it), or raises the 401 of API.md."""
 
     async def authorized(req: func.HttpRequest) -> func.HttpResponse:
-        from services.sessions.service import SessionService, parse_session_id
+        from services.sessions.functions import sessions
+        from services.sessions.service import parse_session_id
 
         raw_id = session_id_from(req)
         if raw_id is None:
             raise SessionRequiredError()
-        session = await SessionService.default().authorize(parse_session_id(raw_id))
+        session = await sessions().authorize(parse_session_id(raw_id))
         set_session(session.id)
         return await handler(req, session)
 

@@ -1,6 +1,7 @@
 """HTTP and timer functions of anonymous sessions."""
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import azure.functions as func
@@ -12,16 +13,27 @@ from services.sessions.authorizer import require_session, session_id_from
 from services.sessions.schemas import SessionRequest, SessionResponse
 
 if TYPE_CHECKING:  # the service (and SQLAlchemy) load on the first request, not at import
-    from services.sessions.service import ActiveSession, SessionService
+    from services.sessions.service import ActiveSession, SessionDependent, SessionService
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
 
+_session_data: list[Callable[[], Sequence["SessionDependent"]]] = []
+
+
+def delete_with_sessions(data: Callable[[], Sequence["SessionDependent"]]) -> None:
+    """Registers what another service hangs off sessions (made on first use, not at import): it is
+    deleted with them by DeleteSession and the expiry timer. `function_app.py` wires it."""
+    _session_data.append(data)
+
 
 def sessions() -> "SessionService":
+    from services.common import database
+    from services.sessions.repository import SessionRepository
     from services.sessions.service import SessionService
 
-    return SessionService.default()
+    dependents = [dependent for data in _session_data for dependent in data()]
+    return SessionService(SessionRepository(), database.transaction, get_settings(), dependents=dependents)
 
 
 @bp.function_name("GetOrCreateSession")
@@ -31,13 +43,7 @@ async def get_or_create_session(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_body(req, SessionRequest, optional=True)
     session, created = await sessions().get_or_create(body.session_id or session_id_from(req))
     set_session(session.id)
-    response = SessionResponse(
-        session_id=str(session.id),
-        created_at=session.created_at,
-        expires_at=session.expires_at,
-        created=created,
-    )
-    return json_response(response, 201 if created else 200)
+    return json_response(SessionResponse.of(session, created), 201 if created else 200)
 
 
 @bp.function_name("DeleteSession")

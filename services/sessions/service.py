@@ -3,25 +3,22 @@
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.common import database
+from services.common.database import Transaction
 from services.common.errors import SessionExpiredError, SessionInvalidError
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings
 from services.sessions.repository import SessionRepository
 
 logger = logging.getLogger(__name__)
 
-Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
-
 
 class SessionDependent(Protocol):
-    """Data that hangs off sessions and goes with them (videos, chat history)."""
+    """Data another service hangs off sessions, which goes with them (videos, chat history)."""
 
     async def delete_for_sessions(self, db: AsyncSession, session_ids: Sequence[uuid.UUID]) -> None: ...
 
@@ -59,19 +56,12 @@ class SessionService:
         clock: Callable[[], datetime] = utcnow,
         dependents: Sequence[SessionDependent] = (),
     ) -> None:
+        """`dependents`: what is deleted with a session, beyond the session itself."""
         self._repository = repository
         self._dependents = dependents
         self._transaction = transaction
         self._settings = settings
         self._clock = clock
-
-    @classmethod
-    def default(cls) -> "SessionService":
-        from services.video_rag.history import ChatHistory
-        from services.video_rag.repository import VideoRepository
-
-        dependents: list[SessionDependent] = [VideoRepository(), ChatHistory()]
-        return cls(SessionRepository(), database.transaction, get_settings(), dependents=dependents)
 
     @property
     def _ttl(self) -> timedelta:

@@ -8,27 +8,22 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from services.common import database
-from services.common.errors import ConflictError, InvalidRequestError, ServiceUnavailableError
-from services.common.settings import Settings, get_settings
+from services.common.database import Transaction
+from services.common.errors import InvalidRequestError, ServiceUnavailableError
+from services.common.settings import Settings
 from services.common.telemetry import span
-from services.sessions.service import Transaction
 from services.video_rag import rag
-from services.video_rag.embeddings import EmbeddingError, embed_query, get_embeddings
+from services.video_rag.embeddings import EmbeddingError, embed_query
+from services.video_rag.errors import NoVideosError
 from services.video_rag.history import ChatHistory, Turn
-from services.video_rag.llm import ChatModelError, complete, get_chat_model
+from services.video_rag.llm import ChatModelError, complete
 from services.video_rag.repository import SessionVideoView, VideoRepository
 from services.video_rag.vector_store import Hit, fts_config_for, full_text_search, hybrid_search
-from services.video_rag.youtube import watch_url
+from services.video_rag.youtube import video_url
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
     from langchain_core.language_models.chat_models import BaseChatModel
-
-
-class NoVideosError(ConflictError):
-    code = "no_videos"
-    default_message = "This session has no videos yet: add some with POST /api/videos first."
 
 
 @dataclass(frozen=True)
@@ -57,18 +52,6 @@ class ChatService:
         self._settings = settings
         self._clock = clock
 
-    @classmethod
-    def default(cls) -> "ChatService":
-        settings = get_settings()
-        return cls(
-            VideoRepository(),
-            ChatHistory(settings.langchain_chat_message_table_name),
-            get_embeddings(settings),
-            get_chat_model(settings),
-            database.transaction,
-            settings,
-        )
-
     async def ask(self, session_id: uuid.UUID, question: str, video_ids: Sequence[str] | None) -> Answer:
         async with self._transaction() as db:
             views = await self._videos.session_videos(db, session_id)
@@ -82,8 +65,10 @@ class ChatService:
                     details=[{"field": "video_ids", "message": f"not in this session: {', '.join(unknown)}"}],
                 )
             views = [view for view in views if view.video.video_id in video_ids]
-        turns = await self._history.turns(session_id) if self._settings.chat_history_turns else []
-        standalone = await self._standalone(question, turns[-2 * self._settings.chat_history_turns :])
+        last = 2 * self._settings.chat_history_turns  # a turn is a question and its answer
+        async with self._transaction() as db:
+            turns = await self._history.turns(db, session_id, last=last) if last else []
+        standalone = await self._standalone(question, turns)
         passages = self._passages(await self._retrieve(standalone, views), views)
         if not passages:
             answer = Answer(rag.NO_ANSWER, self._mode, [])
@@ -95,7 +80,8 @@ class ChatService:
             extract, sources = rag.extractive_answer(passages)
             answer = Answer(extract, "extractive", sources)
         sources_out = [asdict(p) for p in answer.sources]
-        await self._history.add_turn(session_id, question, answer.answer, sources_out, self._clock())
+        async with self._transaction() as db:
+            await self._history.add_turn(db, session_id, question, answer.answer, sources_out, self._clock())
         return answer
 
     @property
@@ -157,13 +143,15 @@ class ChatService:
                 start_seconds=hit.start_seconds,
                 end_seconds=hit.end_seconds,
                 text=hit.content,
-                url=None if hit.video_id.startswith("upload-") else watch_url(hit.video_id, hit.start_seconds),
+                url=video_url(hit.video_id, hit.start_seconds),
             )
             for i, hit in enumerate(hits, start=1)
         ]
 
     async def history(self, session_id: uuid.UUID) -> list[Turn]:
-        return await self._history.turns(session_id)
+        async with self._transaction() as db:
+            return await self._history.turns(db, session_id)
 
     async def clear_history(self, session_id: uuid.UUID) -> None:
-        await self._history.clear(session_id)
+        async with self._transaction() as db:
+            await self._history.clear(db, session_id)

@@ -26,30 +26,24 @@ class EmbeddingError(Exception):
 
 
 def make_embeddings(settings: Settings) -> "Embeddings | None":
-    """A new client for the configured provider (batched, retried with backoff, timed out)."""
-    if settings.embedding_provider == "azure":
+    """A new client for the configured endpoint (batched, retried with backoff, timed out)."""
+    endpoint = settings.embedding_endpoint
+    if endpoint is None:
+        return None
+    common = {
+        **openai_connection(endpoint, settings),
+        "chunk_size": settings.embedding_batch_size,
+        "check_embedding_ctx_length": False,  # no tiktoken: it would download its vocabulary
+    }
+    if endpoint.provider == "azure":
         from langchain_openai import AzureOpenAIEmbeddings
 
-        return AzureOpenAIEmbeddings(
-            **openai_connection(settings, "azure"),
-            deployment=settings.azure_openai_embedding_deployment,
-            dimensions=settings.embedding_dimensions,
-            chunk_size=settings.embedding_batch_size,
-            check_embedding_ctx_length=False,  # no tiktoken: it would download its vocabulary
-        )
-    if settings.embedding_provider == "openai":
-        from langchain_openai import OpenAIEmbeddings
+        return AzureOpenAIEmbeddings(**common, deployment=endpoint.model, dimensions=settings.embedding_dimensions)
+    from langchain_openai import OpenAIEmbeddings
 
-        model = settings.openai_embedding_model
-        return OpenAIEmbeddings(
-            **openai_connection(settings, "openai"),
-            model=model,
-            # Only text-embedding-3 models can shorten their vectors; other servers reject the field.
-            dimensions=settings.embedding_dimensions if model.startswith("text-embedding-3") else None,
-            chunk_size=settings.embedding_batch_size,
-            check_embedding_ctx_length=False,
-        )
-    return None
+    # Only text-embedding-3 models can shorten their vectors; other servers reject the field.
+    dimensions = settings.embedding_dimensions if endpoint.model.startswith("text-embedding-3") else None
+    return OpenAIEmbeddings(**common, model=endpoint.model, dimensions=dimensions)
 
 
 def get_embeddings(settings: Settings) -> "Embeddings | None":

@@ -1,10 +1,11 @@
-"""HTTP functions of videos, transcripts and chat."""
+"""HTTP functions of videos, transcripts and chat, and the services they call, wired with their
+production collaborators."""
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import azure.functions as func
 
-from services.common.errors import InvalidRequestError, NotFoundError
 from services.common.http import endpoint, json_response, no_content, parse_body
 from services.common.settings import get_settings
 from services.sessions.authorizer import require_session
@@ -24,7 +25,7 @@ from services.video_rag.schemas import (
 )
 
 if TYPE_CHECKING:  # the services (SQLAlchemy, LangChain) load on the first request, not at import
-    from services.sessions.service import ActiveSession
+    from services.sessions.service import ActiveSession, SessionDependent
     from services.video_rag.chat import ChatService
     from services.video_rag.service import VideoService
 
@@ -32,15 +33,43 @@ bp = func.Blueprint()
 
 
 def videos() -> "VideoService":
+    from services.common import database
+    from services.video_rag.embeddings import get_embeddings
+    from services.video_rag.repository import VideoRepository
     from services.video_rag.service import VideoService
+    from services.video_rag.youtube import YouTubeTranscriptSource
 
-    return VideoService.default()
+    settings = get_settings()
+    return VideoService(
+        VideoRepository(), YouTubeTranscriptSource(settings), get_embeddings(settings), database.transaction, settings
+    )
 
 
 def chat() -> "ChatService":
+    from services.common import database
     from services.video_rag.chat import ChatService
+    from services.video_rag.embeddings import get_embeddings
+    from services.video_rag.history import ChatHistory
+    from services.video_rag.llm import get_chat_model
+    from services.video_rag.repository import VideoRepository
 
-    return ChatService.default()
+    settings = get_settings()
+    return ChatService(
+        VideoRepository(),
+        ChatHistory(settings.langchain_chat_message_table_name),
+        get_embeddings(settings),
+        get_chat_model(settings),
+        database.transaction,
+        settings,
+    )
+
+
+def session_data() -> Sequence["SessionDependent"]:
+    """What this service hangs off sessions, deleted with them: their videos and conversations."""
+    from services.video_rag.history import ChatHistory
+    from services.video_rag.repository import VideoRepository
+
+    return [VideoRepository(), ChatHistory(get_settings().langchain_chat_message_table_name)]
 
 
 @bp.function_name("SaveVideoTranscript")
@@ -49,13 +78,7 @@ def chat() -> "ChatService":
 @require_session
 async def save_video_transcript(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
     body = parse_body(req, AddVideosRequest)
-    settings = get_settings()
-    if len(body.urls) > settings.max_urls_per_request:
-        raise InvalidRequestError(
-            f"At most {settings.max_urls_per_request} URLs per request.",
-            details=[{"field": "urls", "message": f"at most {settings.max_urls_per_request} items"}],
-        )
-    results = await videos().add_videos(session.id, body.urls, body.languages or settings.default_languages)
+    results = await videos().add_videos(session.id, body.urls, body.languages or get_settings().default_languages)
     return json_response(AddVideosResponse(videos=[VideoResultOut.of(result) for result in results]))
 
 
@@ -65,7 +88,7 @@ async def save_video_transcript(req: func.HttpRequest, session: "ActiveSession")
 @require_session
 async def save_transcript(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
     body = parse_body(req, UploadTranscriptRequest)
-    view = await videos().add_upload(session.id, **body.model_dump())
+    view = await videos().add_upload(session.id, body.upload())
     return json_response(VideoResponse(video=VideoOut.of(view)), 201)
 
 
@@ -83,10 +106,7 @@ async def get_videos(req: func.HttpRequest, session: "ActiveSession") -> func.Ht
 @endpoint
 @require_session
 async def remove_video(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
-    video_id = req.route_params.get("video_id", "")
-    if not 0 < len(video_id) <= 100:
-        raise NotFoundError("This session has no video with this id.")
-    await videos().remove_video(session.id, video_id)
+    await videos().remove_video(session.id, req.route_params.get("video_id", ""))
     return no_content()
 
 

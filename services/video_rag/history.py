@@ -1,18 +1,16 @@
-"""Conversation memory per session, in the table LangChain's PostgresChatMessageHistory manages
-(LANGCHAIN_CHAT_MESSAGE_TABLE_NAME), keyed by the session id."""
+"""Conversation memory per session, in the table and row format of LangChain's
+PostgresChatMessageHistory (LANGCHAIN_CHAT_MESSAGE_TABLE_NAME: `session_id`, `message` as LangChain's
+message dict), read and written in the caller's transaction like every other table."""
 
+import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-
-from services.common import database
-from services.common.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -24,22 +22,20 @@ class Turn:
 
 
 class ChatHistory:
-    def __init__(self, table_name: str | None = None) -> None:
-        self._table = table_name or get_settings().langchain_chat_message_table_name
+    def __init__(self, table_name: str) -> None:
+        self._table = table_name  # a validated SQL identifier (settings); every value is bound
 
-    @asynccontextmanager
-    async def _history(self, session_id: uuid.UUID) -> AsyncIterator[Any]:
-        """LangChain's PostgresChatMessageHistory of the session, on a pooled connection."""
-        from langchain_postgres import PostgresChatMessageHistory
+    async def turns(self, db: AsyncSession, session_id: uuid.UUID, last: int | None = None) -> list[Turn]:
+        """The session's messages, oldest first: all of them, or only the `last` ones."""
+        from langchain_core.messages import messages_from_dict
 
-        async with database.get_engine().connect() as connection:
-            raw = (await connection.get_raw_connection()).driver_connection
-            yield PostgresChatMessageHistory(self._table, str(session_id), async_connection=raw)
-
-    async def turns(self, session_id: uuid.UUID) -> list[Turn]:
-        """The session's turns, oldest first."""
-        async with self._history(session_id) as history:
-            messages = await history.aget_messages()
+        order = "ORDER BY id" if last is None else "ORDER BY id DESC LIMIT :last"
+        rows = await db.execute(
+            text(f'SELECT message FROM "{self._table}" WHERE session_id = :id {order}'),  # noqa: S608
+            {"id": session_id, "last": last},
+        )
+        stored = [row.message for row in rows]
+        messages = messages_from_dict(stored if last is None else stored[::-1])
         return [
             Turn(
                 role="user" if message.type == "human" else "assistant",
@@ -51,25 +47,31 @@ class ChatHistory:
         ]
 
     async def add_turn(
-        self, session_id: uuid.UUID, question: str, answer: str, sources: list[dict[str, Any]], now: datetime
+        self,
+        db: AsyncSession,
+        session_id: uuid.UUID,
+        question: str,
+        answer: str,
+        sources: list[dict[str, Any]],
+        now: datetime,
     ) -> None:
-        """The question and its answer, together: one transaction (LangChain commits it)."""
-        from langchain_core.messages import AIMessage, HumanMessage
+        """The question and its answer, together."""
+        from langchain_core.messages import AIMessage, HumanMessage, message_to_dict
 
         messages = [
             HumanMessage(question, additional_kwargs={"created_at": now.isoformat()}),
             AIMessage(answer, additional_kwargs={"created_at": now.isoformat(), "sources": sources}),
         ]
-        async with self._history(session_id) as history:
-            await history.aadd_messages(messages)
+        await db.execute(
+            text(f'INSERT INTO "{self._table}" (session_id, message) VALUES (:id, CAST(:message AS jsonb))'),  # noqa: S608
+            [{"id": session_id, "message": json.dumps(message_to_dict(message))} for message in messages],
+        )
 
-    async def clear(self, session_id: uuid.UUID) -> None:
-        async with self._history(session_id) as history:
-            await history.aclear()
+    async def clear(self, db: AsyncSession, session_id: uuid.UUID) -> None:
+        await self.delete_for_sessions(db, [session_id])
 
     async def delete_for_sessions(self, db: AsyncSession, session_ids: Sequence[uuid.UUID]) -> None:
-        """The turns of many sessions, in one statement of the caller's transaction."""
-        # The table name is a validated identifier (settings); the ids are bound.
+        """The turns of many sessions, in one statement."""
         statement = text(f'DELETE FROM "{self._table}" WHERE session_id = ANY(:ids)')  # noqa: S608
         await db.execute(statement, {"ids": list(session_ids)})
 

@@ -19,25 +19,21 @@ class ChatModelError(Exception):
 
 
 def make_chat_model(settings: Settings) -> "BaseChatModel | None":
-    if settings.chat_provider == "azure":
+    endpoint = settings.chat_endpoint
+    if endpoint is None:
+        return None
+    common = {
+        **openai_connection(endpoint, settings),
+        "temperature": settings.chat_temperature,
+        "max_tokens": settings.chat_max_tokens,
+    }
+    if endpoint.provider == "azure":
         from langchain_openai import AzureChatOpenAI
 
-        return AzureChatOpenAI(
-            **openai_connection(settings, "azure"),
-            deployment_name=settings.azure_openai_chat_deployment,
-            temperature=settings.chat_temperature,
-            max_tokens=settings.chat_max_tokens,
-        )
-    if settings.chat_provider == "openai":
-        from langchain_openai import ChatOpenAI
+        return AzureChatOpenAI(**common, deployment_name=endpoint.model)
+    from langchain_openai import ChatOpenAI
 
-        return ChatOpenAI(
-            **openai_connection(settings, "openai"),
-            model=settings.openai_chat_model,
-            temperature=settings.chat_temperature,
-            max_tokens=settings.chat_max_tokens,
-        )
-    return None
+    return ChatOpenAI(**common, model=endpoint.model)
 
 
 def get_chat_model(settings: Settings) -> "BaseChatModel | None":

@@ -4,13 +4,20 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.sessions.models import Session
+from services.video_rag.chunking import Chunk
 from services.video_rag.models import SessionVideo, Video
+from services.video_rag.vector_store import write_chunks
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,16 @@ class VideoRepository:
             return key
         existing = await db.execute(select(Video.id).where(*(getattr(Video, c) == values[c] for c in unique)))
         return existing.scalar_one()
+
+    async def store(
+        self, db: AsyncSession, video: Video, chunks: list[Chunk], vectors: "NDArray[np.float32] | None"
+    ) -> uuid.UUID:
+        """The video row and all its chunks; the key of the stored copy (another writer's, when it
+        stored the same video first: then nothing is written)."""
+        key = await self.insert_video(db, video)
+        if key == video.id:
+            await write_chunks(db, key, video.video_id, video.language_code, chunks, vectors)
+        return key
 
     async def lock_session(self, db: AsyncSession, session_id: uuid.UUID) -> int | None:
         """Serializes the links of one session (for its quota); returns how many videos it has, or

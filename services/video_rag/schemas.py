@@ -2,14 +2,14 @@
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from services.common.http import RequestModel, Timestamp
-from services.video_rag.youtube import watch_url
+from services.video_rag.youtube import parse_video_id, video_url
 
 if TYPE_CHECKING:
     from services.video_rag.repository import SessionVideoView
-    from services.video_rag.service import ItemResult
+    from services.video_rag.service import ItemResult, Upload
 
 LanguageCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=20)]
 MAX_CAPTION_CHARS = 5_000_000
@@ -26,6 +26,25 @@ class UploadTranscriptRequest(RequestModel):
     content: Annotated[str, Field(min_length=1, max_length=MAX_CAPTION_CHARS)]
     language_code: LanguageCode = "en"
     source_url: Annotated[str, Field(max_length=2048)] | None = None
+
+    @field_validator("source_url")
+    @classmethod
+    def _youtube_url(cls, value: str | None) -> str | None:
+        if value and parse_video_id(value) is None:
+            raise ValueError("not a YouTube video URL")
+        return value or None
+
+    def upload(self) -> "Upload":
+        from services.video_rag.service import Upload
+
+        return Upload(
+            title=self.title,
+            format=self.format,
+            content=self.content,
+            language_code=self.language_code,
+            source_url=self.source_url,
+            youtube_id=parse_video_id(self.source_url) if self.source_url else None,
+        )
 
 
 class VideoOut(BaseModel):
@@ -46,7 +65,7 @@ class VideoOut(BaseModel):
             video_id=video.video_id,
             title=video.title,
             channel=video.channel,
-            url=None if video.video_id.startswith("upload-") else watch_url(video.video_id),
+            url=video_url(video.video_id),
             language_code=video.language_code,
             is_generated=video.is_generated,
             duration_seconds=round(video.duration_seconds, 3),

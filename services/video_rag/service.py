@@ -5,31 +5,29 @@ import hashlib
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.common import database
+from services.common.database import Transaction
 from services.common.errors import (
     InvalidRequestError,
     ItemError,
     LimitExceededError,
     NotFoundError,
+    ServiceUnavailableError,
     SessionInvalidError,
 )
-from services.common.settings import Settings, get_settings
+from services.common.settings import Settings
 from services.common.telemetry import span
-from services.sessions.service import Transaction
 from services.video_rag.captions import parse_captions
 from services.video_rag.chunking import Chunk, Snippet, chunk_snippets
-from services.video_rag.embeddings import EmbeddingError, embed_documents, get_embeddings
+from services.video_rag.embeddings import EmbeddingError, embed_documents
 from services.video_rag.models import Video
 from services.video_rag.repository import SessionVideoView, VideoRepository
-from services.video_rag.vector_store import write_chunks
-from services.video_rag.youtube import Transcript, YouTubeTranscriptSource, parse_video_id
+from services.video_rag.youtube import Transcript, parse_video_id, upload_video_id
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +39,9 @@ YOUTUBE = "youtube"
 LINK_ATTEMPTS = 3
 LIMIT_MESSAGE = "This session has reached its video limit (MAX_VIDEOS_PER_SESSION)."
 _executor: ThreadPoolExecutor | None = None
+
+Outcome = uuid.UUID | ItemError  # the key of a video's stored copy, or why there is none
+Status = Literal["added", "already_added"] | ItemError
 
 
 class TranscriptSource(Protocol):
@@ -58,6 +59,40 @@ class ItemResult:
     status: Literal["added", "already_added", "failed"]
     video: SessionVideoView | None = None
     error: ItemError | None = None
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Captions a client already has; `youtube_id` when they name the YouTube video they belong to."""
+
+    title: str
+    format: Literal["vtt", "srt", "text"]
+    content: str
+    language_code: str
+    source_url: str | None = None
+    youtube_id: str | None = None
+
+
+@dataclass(frozen=True)
+class About:
+    """What is known of a transcript besides its captions."""
+
+    video_id: str
+    language_code: str
+    source: str  # YOUTUBE, or "upload:<hash of title and content>"
+    title: str | None
+    channel: str | None = None
+    source_url: str | None = None
+    is_generated: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A video ready to be written: its row, its passages and their embeddings (None without a provider)."""
+
+    video: Video
+    chunks: list[Chunk]
+    vectors: "NDArray[np.float32] | None"
 
 
 def _blocking_executor(settings: Settings) -> ThreadPoolExecutor:
@@ -86,17 +121,6 @@ class VideoService:
         self._settings = settings
         self._clock = clock
 
-    @classmethod
-    def default(cls) -> "VideoService":
-        settings = get_settings()
-        return cls(
-            VideoRepository(),
-            YouTubeTranscriptSource(settings),
-            get_embeddings(settings),
-            database.transaction,
-            settings,
-        )
-
     # --- queries ------------------------------------------------------------------------------
 
     async def list_videos(self, session_id: uuid.UUID) -> list[SessionVideoView]:
@@ -111,37 +135,27 @@ class VideoService:
         """One result per input, in order. Videos are fetched, embedded and stored concurrently
         (bounded), each whole or not at all; then all are linked to the session in one short
         transaction. One video's failure never affects the others."""
+        if len(inputs) > self._settings.max_urls_per_request:
+            limit = self._settings.max_urls_per_request
+            raise InvalidRequestError(
+                f"At most {limit} URLs per request.", details=[{"field": "urls", "message": f"at most {limit} items"}]
+            )
         async with self._transaction() as db:
             have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
-        room = self._settings.max_videos_per_session - len(have)
         video_ids = [parse_video_id(raw) for raw in inputs]
-        wanted: list[str] = []  # new video ids, in input order, within the session's room
-        errors: dict[int, ItemError] = {}
-        for index, video_id in enumerate(video_ids):
-            if video_id is None:
-                errors[index] = ItemError("invalid_url", "Not a YouTube video URL or id.")
-            elif video_id not in have and video_id not in wanted:
-                if len(wanted) < room:
-                    wanted.append(video_id)
-                else:
-                    errors[index] = ItemError("limit_exceeded", LIMIT_MESSAGE)
-        outcomes = await self._store_all(wanted, languages)
-        statuses = await self._link_all(session_id, wanted, outcomes, languages)
+        wanted, statuses = _within_room(video_ids, have, self._settings.max_videos_per_session - len(have))
+        pending = wanted
+        for _ in range(LINK_ATTEMPTS):  # a copy garbage-collected since it was found is stored again
+            linked, pending = await self._link(session_id, wanted, await self._store_all(pending, languages))
+            statuses |= linked
+            if not pending:
+                break
+        statuses |= {v: ItemError("upstream_error", "The video changed while it was added. Retry.") for v in pending}
         async with self._transaction() as db:
             views = {view.video.video_id: view for view in await self._repository.session_videos(db, session_id)}
-        results, seen = [], set()
-        for index, (raw, video_id) in enumerate(zip(inputs, video_ids, strict=True)):
-            if index in errors or video_id is None:
-                results.append(ItemResult(raw, video_id, "failed", error=errors[index]))
-            elif isinstance(outcome := statuses.get(video_id, "already_added"), ItemError):
-                results.append(ItemResult(raw, video_id, "failed", error=outcome))
-            else:
-                status = "already_added" if video_id in seen else outcome
-                results.append(ItemResult(raw, video_id, status, views.get(video_id)))
-            seen.add(video_id)
-        return results
+        return _results(inputs, video_ids, statuses, views)
 
-    async def _store_all(self, video_ids: Sequence[str], languages: Sequence[str]) -> dict[str, uuid.UUID | ItemError]:
+    async def _store_all(self, video_ids: Sequence[str], languages: Sequence[str]) -> dict[str, Outcome]:
         """The key of each video's stored copy (found, or fetched, embedded and stored now), or its error."""
         async with self._transaction() as db:
             stored = await self._repository.find_stored(
@@ -149,7 +163,7 @@ class VideoService:
             )
         semaphore = asyncio.Semaphore(self._settings.ingest_concurrency)
 
-        async def store(video_id: str) -> uuid.UUID | ItemError:
+        async def store(video_id: str) -> Outcome:
             if video_id in stored:
                 return stored[video_id].id
             async with semaphore:
@@ -164,60 +178,36 @@ class VideoService:
     async def _store_one(self, video_id: str, languages: Sequence[str]) -> uuid.UUID:
         """Fetches, embeds and stores a video that has no stored copy."""
         transcript, (title, channel) = await self._fetch(video_id, languages)
-        video, chunks, vectors = await self._prepare(
-            video_id=video_id,
-            language_code=transcript.language_code,
-            source=YOUTUBE,
-            snippets=transcript.snippets,
-            title=title,
-            channel=channel,
-            source_url=None,
-            is_generated=transcript.is_generated,
-        )
+        about = About(video_id, transcript.language_code, YOUTUBE, title, channel, is_generated=transcript.is_generated)
+        prepared = await self._prepare(about, transcript.snippets)
         async with database.bulk_write_slot(), self._transaction() as db:
-            return await self._store(db, video, chunks, vectors)
+            return await self._repository.store(db, prepared.video, prepared.chunks, prepared.vectors)
 
-    async def _link_all(
-        self,
-        session_id: uuid.UUID,
-        video_ids: Sequence[str],
-        outcomes: dict[str, uuid.UUID | ItemError],
-        languages: Sequence[str],
-    ) -> dict[str, Literal["added", "already_added"] | ItemError]:
-        """Links the stored videos to the session within its quota, in one transaction. A copy that
-        was garbage-collected since it was found (its last session removed it meanwhile) is stored
-        again, up to LINK_ATTEMPTS times."""
-        statuses: dict[str, Literal["added", "already_added"] | ItemError] = {}
-        for attempt in range(LINK_ATTEMPTS):
-            ready = {v: k for v, k in outcomes.items() if isinstance(k, uuid.UUID)}
-            statuses |= {v: error for v, error in outcomes.items() if isinstance(error, ItemError)}
-            async with self._transaction() as db:
-                count = await self._repository.lock_session(db, session_id)
-                if count is None:  # the session ended meanwhile: what was stored for it alone goes
-                    await self._repository.delete_orphans(db, set(ready.values()))
-                else:
-                    alive = await self._repository.lock_videos(db, set(ready.values()))
-                    accepted = [v for v in video_ids if v in ready and ready[v] in alive]
-                    over = accepted[max(0, self._settings.max_videos_per_session - count) :]
-                    accepted = accepted[: len(accepted) - len(over)]
-                    linked = await self._repository.link_many(
-                        db, session_id, {v: ready[v] for v in accepted}, self._clock()
-                    )
-                    await self._repository.delete_orphans(db, {ready[v] for v in over})
-            if count is None:
-                raise SessionInvalidError("This session ended while its videos were being added.")
-            statuses |= {v: ("added" if v in linked else "already_added") for v in accepted}
-            statuses |= {v: ItemError("limit_exceeded", LIMIT_MESSAGE) for v in over}
-            gone = [v for v in video_ids if v in ready and ready[v] not in alive]
-            if not gone:
-                break
-            if attempt == LINK_ATTEMPTS - 1:
-                statuses |= {
-                    v: ItemError("upstream_error", "The video changed while it was added. Retry.") for v in gone
-                }
+    async def _link(
+        self, session_id: uuid.UUID, video_ids: Sequence[str], outcomes: dict[str, Outcome]
+    ) -> tuple[dict[str, Status], list[str]]:
+        """Links the stored videos to the session within its quota, in one transaction; returns each
+        video's status, and the videos whose copy was garbage-collected since it was found."""
+        ready = {v: key for v, key in outcomes.items() if isinstance(key, uuid.UUID)}
+        statuses: dict[str, Status] = {v: error for v, error in outcomes.items() if isinstance(error, ItemError)}
+        async with self._transaction() as db:
+            count = await self._repository.lock_session(db, session_id)
+            if count is None:  # the session ended meanwhile: what was stored for it alone goes
+                await self._repository.delete_orphans(db, set(ready.values()))
             else:
-                outcomes = await self._store_all(gone, languages)
-        return statuses
+                alive = await self._repository.lock_videos(db, set(ready.values()))
+                accepted = [v for v in video_ids if v in ready and ready[v] in alive]
+                over = accepted[max(0, self._settings.max_videos_per_session - count) :]
+                accepted = accepted[: len(accepted) - len(over)]
+                linked = await self._repository.link_many(
+                    db, session_id, {v: ready[v] for v in accepted}, self._clock()
+                )
+                await self._repository.delete_orphans(db, {ready[v] for v in over})
+        if count is None:
+            raise SessionInvalidError("This session ended while its videos were being added.")
+        statuses |= {v: ("added" if v in linked else "already_added") for v in accepted}
+        statuses |= {v: ItemError("limit_exceeded", LIMIT_MESSAGE) for v in over}
+        return statuses, [v for v in video_ids if v in ready and ready[v] not in alive]
 
     async def _fetch(self, video_id: str, languages: Sequence[str]) -> tuple[Transcript, tuple[str | None, str | None]]:
         """The transcript, and title and channel fetched at the same time (blocking calls, in threads)."""
@@ -235,72 +225,53 @@ class VideoService:
 
     # --- uploads ------------------------------------------------------------------------------
 
-    async def add_upload(
-        self,
-        session_id: uuid.UUID,
-        *,
-        title: str,
-        format: Literal["vtt", "srt", "text"],
-        content: str,
-        language_code: str,
-        source_url: str | None,
-    ) -> SessionVideoView:
+    async def add_upload(self, session_id: uuid.UUID, upload: Upload) -> SessionVideoView:
         """Stores captions the client already has; they replace the session's copy of that video."""
-        snippets = parse_captions(format, content)
-        video_id = "upload-" + hashlib.sha256(content.encode()).hexdigest()[:16]
-        if source_url:
-            youtube_id = parse_video_id(source_url)
-            if youtube_id is None:
-                raise InvalidRequestError(
-                    "source_url is not a YouTube video URL.",
-                    details=[{"field": "source_url", "message": "not a YouTube video URL"}],
-                )
-            video_id = youtube_id
-        source = "upload:" + hashlib.sha256(f"{title}\n{content}".encode()).hexdigest()[:32]
+        snippets = parse_captions(upload.format, upload.content)
+        video_id = upload.youtube_id or upload_video_id(upload.content)
+        source = "upload:" + hashlib.sha256(f"{upload.title}\n{upload.content}".encode()).hexdigest()[:32]
         model = self._settings.embedding_model_id
         async with self._transaction() as db:
-            stored = (await self._repository.find_stored(db, [video_id], [language_code], model, source)).get(video_id)
-            have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
-        if video_id not in have and len(have) >= self._settings.max_videos_per_session:
-            raise LimitExceededError(LIMIT_MESSAGE)
-        if stored is None:
-            video = await self._prepare(
-                video_id=video_id,
-                language_code=language_code,
-                source=source,
-                snippets=snippets,
-                title=title,
-                channel=None,
-                source_url=source_url,
-                is_generated=False,
+            stored = (await self._repository.find_stored(db, [video_id], [upload.language_code], model, source)).get(
+                video_id
             )
+            have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
+        self._check_room(video_id, have, len(have))
+        about = About(video_id, upload.language_code, source, upload.title, source_url=upload.source_url)
+        prepared = None if stored is not None else await self._prepare_upload(about, snippets)
         async with database.bulk_write_slot(), self._transaction() as db:
-            key = stored.id if stored is not None else await self._store(db, *video)
+            if prepared is not None:
+                key = await self._repository.store(db, prepared.video, prepared.chunks, prepared.vectors)
+            else:
+                assert stored is not None
+                key = stored.id
             count = await self._repository.lock_session(db, session_id)
             if count is None:
                 raise SessionInvalidError("This session ended while the transcript was being added.")
-            if video_id not in have and count >= self._settings.max_videos_per_session:
-                raise LimitExceededError(LIMIT_MESSAGE)
+            self._check_room(video_id, have, count)
             replaced = await self._repository.relink(db, session_id, video_id, key, self._clock())
             if replaced is not None:
                 await self._repository.delete_orphans(db, {replaced})
             return await self._repository.session_video(db, session_id, video_id)
 
+    def _check_room(self, video_id: str, have: set[str], count: int) -> None:
+        """A new video needs room under MAX_VIDEOS_PER_SESSION; replacing one of the session's does not."""
+        if video_id not in have and count >= self._settings.max_videos_per_session:
+            raise LimitExceededError(LIMIT_MESSAGE)
+
+    async def _prepare_upload(self, about: About, snippets: list[Snippet]) -> Prepared:
+        """`_prepare`, with its failures as the request's: nothing readable is 400, embeddings down 503."""
+        try:
+            return await self._prepare(about, snippets)
+        except ItemError as error:
+            if error.code == "upstream_error":
+                raise ServiceUnavailableError(error.message) from None
+            raise InvalidRequestError(error.message) from None
+
     # --- shared steps -------------------------------------------------------------------------
 
-    async def _prepare(
-        self,
-        *,
-        video_id: str,
-        language_code: str,
-        source: str,
-        snippets: list[Snippet],
-        title: str | None,
-        channel: str | None,
-        source_url: str | None,
-        is_generated: bool,
-    ) -> tuple[Video, list[Chunk], "NDArray[np.float32] | None"]:
-        """Chunks and embeddings of a transcript, and its video row: all the work before the write."""
+    async def _prepare(self, about: About, snippets: list[Snippet]) -> Prepared:
+        """Passages and embeddings of a transcript, and its video row: all the work before the write."""
         s = self._settings
         chunks = chunk_snippets(
             snippets,
@@ -319,35 +290,60 @@ class VideoService:
                 raise ItemError("upstream_error", str(exc)) from None
         video = Video(
             id=uuid.uuid4(),
-            video_id=video_id,
-            language_code=language_code,
+            **asdict(about),
             embedding_model=s.embedding_model_id,
-            source=source,
-            title=title,
-            channel=channel,
-            source_url=source_url,
-            is_generated=is_generated,
             duration_seconds=max(snippet.end for snippet in snippets),
             chunk_count=len(chunks),
             created_at=self._clock(),
         )
-        return video, chunks, vectors
-
-    async def _store(
-        self, db: AsyncSession, video: Video, chunks: list[Chunk], vectors: "NDArray[np.float32] | None"
-    ) -> uuid.UUID:
-        """The video row and all its chunks in the caller's transaction; the key of the stored copy
-        (another writer's, when it stored the same video first)."""
-        key = await self._repository.insert_video(db, video)
-        if key == video.id:
-            await write_chunks(db, key, video.video_id, video.language_code, chunks, vectors)
-        return key
+        return Prepared(video, chunks, vectors)
 
     # --- removal ------------------------------------------------------------------------------
 
     async def remove_video(self, session_id: uuid.UUID, video_id: str) -> None:
+        if not 0 < len(video_id) <= 100:
+            raise NotFoundError("This session has no video with this id.")
         async with self._transaction() as db:
             key = await self._repository.unlink(db, session_id, video_id)
             if key is None:
                 raise NotFoundError("This session has no video with this id.")
             await self._repository.delete_orphans(db, {key})
+
+
+def _within_room(video_ids: Sequence[str | None], have: set[str], room: int) -> tuple[list[str], dict[str, Status]]:
+    """The new video ids to add, in input order, within the session's room; and the refused ones."""
+    wanted: list[str] = []
+    refused: dict[str, Status] = {}
+    for video_id in video_ids:
+        if video_id is None or video_id in have or video_id in wanted or video_id in refused:
+            continue
+        if len(wanted) < room:
+            wanted.append(video_id)
+        else:
+            refused[video_id] = ItemError("limit_exceeded", LIMIT_MESSAGE)
+    return wanted, refused
+
+
+def _results(
+    inputs: Sequence[str],
+    video_ids: Sequence[str | None],
+    statuses: dict[str, Status],
+    views: dict[str, SessionVideoView],
+) -> list[ItemResult]:
+    """One result per input, in order; a video named twice is `already_added` the second time."""
+    results, seen = [], set()
+    for raw, video_id in zip(inputs, video_ids, strict=True):
+        if video_id is None:
+            results.append(
+                ItemResult(raw, None, "failed", error=ItemError("invalid_url", "Not a YouTube video URL or id."))
+            )
+            continue
+        status = statuses.get(video_id, "already_added")
+        if isinstance(status, ItemError):
+            results.append(ItemResult(raw, video_id, "failed", error=status))
+        else:
+            results.append(
+                ItemResult(raw, video_id, "already_added" if video_id in seen else status, views.get(video_id))
+            )
+        seen.add(video_id)
+    return results

@@ -2,6 +2,7 @@
 (YouTube's oEmbed endpoint). The server only ever talks to YouTube's own hosts: a client's URL is
 reduced to a video id, never fetched as given."""
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -55,6 +56,19 @@ def parse_video_id(value: str) -> str | None:
 def watch_url(video_id: str, start_seconds: float | None = None) -> str:
     url = f"https://www.youtube.com/watch?v={video_id}"
     return f"{url}&t={int(start_seconds)}s" if start_seconds is not None else url
+
+
+UPLOAD_PREFIX = "upload-"
+
+
+def upload_video_id(content: str) -> str:
+    """The id of uploaded captions that name no YouTube video: `upload-` and a hash of the content."""
+    return UPLOAD_PREFIX + hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+def video_url(video_id: str, start_seconds: float | None = None) -> str | None:
+    """The YouTube link of a video (at a moment), None for uploads that name no YouTube video."""
+    return None if video_id.startswith(UPLOAD_PREFIX) else watch_url(video_id, start_seconds)
 
 
 @dataclass(frozen=True)

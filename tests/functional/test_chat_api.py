@@ -134,7 +134,14 @@ async def test_full_text_alone_finds_a_passage_by_a_rare_word(
     rare = "xylophonist" + secrets.token_hex(3)
     await upload(client, session_id, "Music", "the orchestra tunes", f"a {rare} plays softly", "the drums roll")
     settings = Settings(openai_key=None, openai_base_url=None)
-    service = ChatService(VideoRepository(), ChatHistory(), None, None, database.transaction, settings)
+    service = ChatService(
+        VideoRepository(),
+        ChatHistory(settings.langchain_chat_message_table_name),
+        None,
+        None,
+        database.transaction,
+        settings,
+    )
     from uuid import UUID
 
     answer = await service.ask(UUID(session_id), f"who is the {rare}?", None)

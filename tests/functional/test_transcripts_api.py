@@ -89,9 +89,9 @@ async def test_without_an_embedding_provider_chunks_are_stored_for_full_text_sea
         VideoRepository(), YouTubeTranscriptSource(settings, fake_youtube.http_client), None, database.transaction,
         settings,
     )  # fmt: skip
-    from services.sessions.service import SessionService
+    from services.sessions.functions import sessions
 
-    session, _ = await SessionService.default().get_or_create(None)
+    session, _ = await sessions().get_or_create(None)
 
     (result,) = await service.add_videos(session.id, [video_id], ["en"])
 

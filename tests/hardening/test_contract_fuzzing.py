@@ -11,7 +11,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from services.common.openapi import openapi_document
+from services.openapi import openapi_document
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.youtube import FakeYouTube
 

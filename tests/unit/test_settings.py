@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from services.common.settings import ConfigurationError, Settings, load_settings, to_psycopg_url
+from services.common.settings import ConfigurationError, Settings, load_settings, setting_names, to_psycopg_url
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMES = [name.upper() for name in Settings.model_fields]
+NAMES = setting_names()
 
 
 def test_every_setting_is_in_the_example_and_the_readme() -> None:
@@ -54,19 +54,6 @@ def test_wrong_values_fail_naming_the_setting_but_not_its_value(monkeypatch: pyt
     assert "PG_CONNECTION_STRING" in message and "SESSION_EXPIRE_MINUTES" in message
     assert "LANGCHAIN_CHAT_MESSAGE_TABLE_NAME" in message
     assert "hunter2" not in message and "DROP" not in message
-
-
-def test_vector_connection_is_built_from_its_parts() -> None:
-    settings = Settings(
-        pg_connection_string="postgresql://app@h/d",
-        pg_vector_host="vh",
-        pg_vector_user="v user",
-        pg_vector_password="p@ss",
-        pg_vector_database_name="vd",
-    )
-
-    assert settings.vector_database_url == "postgresql+psycopg://v%20user:p%40ss@vh:5432/vd"
-    assert Settings(pg_connection_string="postgresql://app@h/d").vector_database_url == "postgresql+psycopg://app@h/d"
 
 
 def test_providers_follow_what_is_configured() -> None:

@@ -1,4 +1,4 @@
-"""Errors with their HTTP status and the API's error code (`shared/API.md`, "Errors").
+"""Errors with their HTTP status and the API's error code (`docs/API.md`, "Errors").
 
 Services raise these (or their domain-named subclasses); `services.common.http` maps them to the
 JSON error body in one place.
@@ -60,7 +60,7 @@ class ServiceUnavailableError(AppError):
 
 class ItemError(Exception):
     """The failure of one item of a batch request (one video of POST /api/videos): reported in that
-    item's result with one of API.md's item error codes, never as the HTTP status."""
+    item's result with one of docs/API.md's item error codes, never as the HTTP status."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -24,7 +24,7 @@ def session_id_from(req: func.HttpRequest) -> str | None:
 
 
 def require_session(handler: SessionHandler) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
-    """Runs `handler(req, session)` for a live session (renewing it), or raises the 401 of API.md."""
+    """Runs `handler(req, session)` for a live session (renewing it), or raises the 401 of docs/API.md."""
 
     async def authorized(req: func.HttpRequest) -> func.HttpResponse:
         from services.sessions.functions import sessions

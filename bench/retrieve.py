@@ -203,9 +203,12 @@ async def measure(keys: list[uuid.UUID], questions: list[str], embeddings: Any) 
 
     from services.common.database import transaction
     from services.common.settings import get_settings
-    from services.video_rag.vector_store import hybrid_search
+    from services.video_rag.models import Video
+    from services.video_rag.retrieval import Retriever
 
     settings = get_settings()
+    retriever = Retriever(embeddings, transaction, settings)
+    videos = [Video(id=key, language_code="en") for key in keys]
     async with transaction() as db:
         rows = (
             await db.execute(text("SELECT id, embedding::text FROM video_chunk WHERE video_key = ANY(:k)"), {"k": keys})
@@ -217,10 +220,7 @@ async def measure(keys: list[uuid.UUID], questions: list[str], embeddings: Any) 
     for question in questions:
         query = fake_embedding(question, DIMENSIONS)
         started = time.perf_counter()
-        hits = await hybrid_search(
-            embeddings, query.tolist(), question, keys, fts_config="english", k=k,
-            fetch_k=settings.retrieval_fetch_k, rrf_k=settings.retrieval_rrf_k,
-        )  # fmt: skip
+        hits = await retriever.rank([(question, 1.0)], [query.tolist()], videos, k)
         latencies.append((time.perf_counter() - started) * 1000)
         # Exact top-k by brute force; chunks tied with the k-th score are all right answers.
         scores = matrix @ query

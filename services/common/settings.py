@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     retrieval_top_k: int = Field(6, ge=1, le=50)
     retrieval_fetch_k: int = Field(20, ge=1, le=500)
     retrieval_rrf_k: float = Field(60, gt=0, le=1000)
+    retrieval_context_seconds: float = Field(60, ge=0, le=600)
     chat_history_turns: int = Field(6, ge=0, le=50)
     chat_temperature: float = Field(0.0, ge=0, le=2)
     chat_max_tokens: int = Field(800, ge=16, le=16_000)

@@ -16,6 +16,9 @@ from services.video_rag.schemas import (
     ChatResponse,
     HistoryResponse,
     MessageOut,
+    SearchRequest,
+    SearchResponse,
+    SearchResultOut,
     SourceOut,
     UploadTranscriptRequest,
     VideoOut,
@@ -52,12 +55,13 @@ def chat() -> "ChatService":
     from services.video_rag.history import ChatHistory
     from services.video_rag.llm import get_chat_model
     from services.video_rag.repository import VideoRepository
+    from services.video_rag.retrieval import Retriever
 
     settings = get_settings()
     return ChatService(
         VideoRepository(),
         ChatHistory(settings.langchain_chat_message_table_name),
-        get_embeddings(settings),
+        Retriever(get_embeddings(settings), database.transaction, settings),
         get_chat_model(settings),
         database.transaction,
         settings,
@@ -119,6 +123,16 @@ async def get_inference(req: func.HttpRequest, session: "ActiveSession") -> func
     answer = await chat().ask(session.id, body.question, body.video_ids)
     sources = [SourceOut.model_validate(source, from_attributes=True) for source in answer.sources]
     return json_response(ChatResponse(answer=answer.answer, mode=answer.mode, sources=sources))
+
+
+@bp.function_name("SearchVideos")
+@bp.route(route="search", methods=["POST"])
+@endpoint
+@require_session
+async def search_videos(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
+    body = parse_body(req, SearchRequest)
+    passages = await chat().search(session.id, body.query, body.video_ids, body.k)
+    return json_response(SearchResponse(results=[SearchResultOut.of(passage) for passage in passages]))
 
 
 @bp.function_name("GetChatMessageHistory")

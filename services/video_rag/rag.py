@@ -4,7 +4,10 @@ Passages are numbered [1]..[k] in the prompt; the model cites them as [n]. The a
 citations of passages that exist, renumbered in order of first citation, and its sources are
 exactly those passages, in that order."""
 
+import math
 import re
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 NO_ANSWER = "The transcripts of these videos do not contain an answer to this question."
@@ -30,10 +33,19 @@ class Passage:
     index: int
     video_id: str
     title: str | None
-    start_seconds: float
+    start_seconds: float  # the moment a citation opens
     end_seconds: float
     text: str
     url: str | None
+    parts: tuple[tuple[float, float, str], ...] = ()  # (start, end, text) of the stretches of `text`
+    score: float = 0.0  # retrieval's: higher is better
+
+    def source(self) -> dict[str, object]:
+        """What clients see of it (the API's source, and the history's)."""
+        return {name: getattr(self, name) for name in SOURCE_FIELDS}
+
+
+SOURCE_FIELDS = ("index", "video_id", "title", "start_seconds", "end_seconds", "url", "text")
 
 
 def clock(seconds: float) -> str:
@@ -86,13 +98,67 @@ def cite(answer: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
     return text, sources
 
 
-def extractive_answer(passages: list[Passage], limit: int = 3) -> tuple[str, list[Passage]]:
-    """Without a chat model: the best passages, quoted with their [n] and time ranges."""
-    if not passages:
+_SENTENCE_END = re.compile(r"(?<=[.!?…。？！])\s+")
+_WORD = re.compile(r"\w+")
+QUOTE_CHARS = 300
+
+
+def sentences(passage: Passage) -> list[tuple[float, str]]:
+    """The sentences of a passage with the moment each starts (placed within its stretch by its
+    position in the text)."""
+    found = []
+    for start, end, text in passage.parts or ((passage.start_seconds, passage.end_seconds, passage.text),):
+        offset = 0
+        for sentence in _SENTENCE_END.split(text):
+            at = text.find(sentence, offset)
+            offset = at + len(sentence)
+            if sentence.strip():
+                found.append((start + (end - start) * at / max(len(text), 1), sentence.strip()))
+    return found
+
+
+def _terms(text: str) -> set[str]:
+    """Words as loosely compared terms: lower case, longer than two letters, cut to six (a crude stem)."""
+    return {word[:6] for word in _WORD.findall(text.lower()) if len(word) > 2}
+
+
+def _quote(sentence: str) -> str:
+    """A sentence short enough to quote, cut at a word, with no bracket that could read as a citation."""
+    sentence = sentence.replace("[", "(").replace("]", ")")
+    if len(sentence) <= QUOTE_CHARS:
+        return sentence
+    return sentence[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
+
+
+def best_sentences(question: str, passages: Sequence[Passage], limit: int) -> list[tuple[Passage, float, str]]:
+    """The `limit` sentences of the passages that share the most of the question's words, rare words
+    counting most (a tie goes to the better passage); each with its passage and moment."""
+    candidates = [(p, at, sentence) for p in passages for at, sentence in sentences(p)]
+    if not candidates:
+        return []
+    document_frequency = Counter(term for _, _, sentence in candidates for term in _terms(sentence))
+    wanted = _terms(question)
+
+    def score(candidate: tuple[Passage, float, str]) -> float:
+        terms = _terms(candidate[2]) & wanted
+        return sum(math.log(1 + len(candidates) / document_frequency[t]) for t in terms)
+
+    ranked = sorted(range(len(candidates)), key=lambda i: (-score(candidates[i]), candidates[i][0].index, i))
+    return [candidates[i] for i in ranked[:limit]]
+
+
+def extractive_answer(
+    question: str, passages: Sequence[Passage], link: Callable[[str, float], str | None], limit: int = 3
+) -> tuple[str, list[Passage]]:
+    """Without a chat model: the sentences that best match the question, quoted, each citing its
+    own moment; `link(video_id, seconds)` is a source's URL."""
+    picked = best_sentences(question, passages, limit)
+    if not picked:
         return NO_ANSWER, []
-    sources = [replace(p, index=i) for i, p in enumerate(passages[:limit], start=1)]
-    lines = [
-        f'[{p.index}] {p.title or p.video_id} ({clock(p.start_seconds)}-{clock(p.end_seconds)}): "{p.text}"'
-        for p in sources
+    sources = [
+        replace(passage, index=n, start_seconds=round(at, 3), url=link(passage.video_id, at))
+        for n, (passage, at, _) in enumerate(picked, start=1)
     ]
-    return "The most relevant passages of the transcripts:\n" + "\n".join(lines), sources
+    lines = [f"[{source.index}] “{_quote(sentence)}” ({clock(source.start_seconds)})"
+             for source, (_, _, sentence) in zip(sources, picked, strict=True)]  # fmt: skip
+    return "From the transcripts:\n" + "\n".join(lines), sources

@@ -8,6 +8,7 @@ from services.common.http import RequestModel, Timestamp
 from services.video_rag.youtube import parse_video_id, video_url
 
 if TYPE_CHECKING:
+    from services.video_rag.rag import Passage
     from services.video_rag.repository import SessionVideoView
     from services.video_rag.service import ItemResult, Upload
 
@@ -109,9 +110,18 @@ class VideoResponse(BaseModel):
     video: VideoOut
 
 
+VideoIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=100)]
+
+
 class ChatRequest(RequestModel):
     question: Annotated[str, Field(min_length=1, max_length=2000)]
-    video_ids: Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=100)] | None = None
+    video_ids: VideoIds | None = None
+
+
+class SearchRequest(RequestModel):
+    query: Annotated[str, Field(min_length=1, max_length=2000)]
+    video_ids: VideoIds | None = None
+    k: Annotated[int, Field(ge=1, le=20)] = 10
 
 
 class SourceOut(BaseModel):
@@ -122,6 +132,25 @@ class SourceOut(BaseModel):
     end_seconds: float
     url: str | None
     text: str
+
+
+class SearchResultOut(BaseModel):
+    rank: int
+    video_id: str
+    title: str | None
+    start_seconds: float
+    end_seconds: float
+    url: str | None
+    text: str
+    score: float
+
+    @classmethod
+    def of(cls, passage: "Passage") -> "SearchResultOut":
+        return cls(rank=passage.index, **passage.source(), score=round(passage.score, 6))
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResultOut]
 
 
 class ChatResponse(BaseModel):

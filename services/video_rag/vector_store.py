@@ -92,8 +92,8 @@ async def _copy_rows(
 
 
 @dataclass(frozen=True)
-class Hit:
-    """A retrieved chunk; `score` is higher for better hits (RRF score, or full-text rank)."""
+class Window:
+    """A row of the chunk table: a few sentences of one video, the unit of retrieval."""
 
     id: str
     video_key: uuid.UUID
@@ -101,27 +101,23 @@ class Hit:
     start_seconds: float
     end_seconds: float
     content: str
-    score: float
 
-
-_stores: dict[tuple[asyncio.AbstractEventLoop, str, int], Any] = {}
 
 # What PGVectorStore reads of the chunk table; `video_key` is the filter that confines a search to
 # one session's videos (a video id alone could name another session's uploaded copy).
 _METADATA_COLUMNS = ["video_key", "video_id", "start_seconds", "end_seconds"]
 
 
-async def _store(embeddings: "Embeddings", fts_config: str, fetch_k: int, rrf_k: float) -> Any:
-    """LangChain's PGVectorStore over the chunk table, with hybrid search (pgvector + full text
-    fused by reciprocal rank fusion), created once per event loop and configuration."""
+async def _store(embeddings: "Embeddings") -> Any:
+    """LangChain's PGVectorStore over the chunk table, on the app's engine, made once per event loop
+    (and again for other embeddings)."""
     from langchain_postgres import PGEngine, PGVectorStore
-    from langchain_postgres.v2.hybrid_search_config import HybridSearchConfig, reciprocal_rank_fusion
 
     from services.common.database import get_engine
+    from services.common.per_loop import of_this_loop
 
-    key = (asyncio.get_running_loop(), fts_config, fetch_k)
-    if key not in _stores:
-        _stores[key] = await PGVectorStore.create(
+    async def create() -> Any:
+        return await PGVectorStore.create(
             PGEngine.from_engine(get_engine()),
             embedding_service=embeddings,
             table_name=CHUNK_TABLE,
@@ -130,72 +126,113 @@ async def _store(embeddings: "Embeddings", fts_config: str, fetch_k: int, rrf_k:
             embedding_column="embedding",
             metadata_columns=_METADATA_COLUMNS,
             metadata_json_column=None,
-            hybrid_search_config=HybridSearchConfig(
-                tsv_column="content_tsv",
-                tsv_lang=f"pg_catalog.{fts_config}",
-                fusion_function=reciprocal_rank_fusion,
-                fusion_function_parameters={"rrf_k": rrf_k},
-                primary_top_k=fetch_k,
-                secondary_top_k=fetch_k,
-            ),
         )
-    return _stores[key]
+
+    # One creation per loop, shared by the requests that ask for it at once.
+    return await of_this_loop("vector_store", lambda: asyncio.ensure_future(create()), made_from=embeddings)
 
 
-async def hybrid_search(
-    embeddings: "Embeddings",
-    query_embedding: list[float],
-    question: str,
-    video_keys: Sequence[uuid.UUID],
-    *,
-    fts_config: str,
-    k: int,
-    fetch_k: int,
-    rrf_k: float,
-) -> list[Hit]:
-    """The k best chunks of `video_keys` for the question, by pgvector similarity and full-text
-    rank fused with RRF. Exact: the filter is applied before ranking, never after."""
-    store = await _store(embeddings, fts_config, fetch_k, rrf_k)
+async def vector_search(
+    embeddings: "Embeddings", query_vector: list[float], video_keys: Sequence[uuid.UUID], k: int
+) -> list[tuple[Window, float]]:
+    """The k windows of `video_keys` nearest the query vector (cosine), best first. Exact: the filter
+    applies before ranking (no approximate index)."""
+    store = await _store(embeddings)
     results = await store.asimilarity_search_with_score_by_vector(
-        query_embedding,
-        k=k,
-        filter={"video_key": {"$in": [str(key) for key in video_keys]}},
-        fts_query=question,
+        query_vector, k=k, filter={"video_key": {"$in": [str(key) for key in video_keys]}}
     )
     return [
-        Hit(
-            id=str(document.id),
-            video_key=uuid.UUID(str(document.metadata["video_key"])),
-            video_id=document.metadata["video_id"],
-            start_seconds=float(document.metadata["start_seconds"]),
-            end_seconds=float(document.metadata["end_seconds"]),
-            content=document.page_content,
-            score=float(score),
+        (
+            Window(
+                id=str(document.id),
+                video_key=uuid.UUID(str(document.metadata["video_key"])),
+                video_id=document.metadata["video_id"],
+                start_seconds=float(document.metadata["start_seconds"]),
+                end_seconds=float(document.metadata["end_seconds"]),
+                content=document.page_content,
+            ),
+            -float(distance),
         )
-        for document, score in results
+        for document, distance in results
     ]
 
 
-async def full_text_search(
+# BM25 over the session's windows. The query is ANY of the question's lexemes (stop words dropped and
+# words stemmed by the transcript language's configuration); the GIN index finds the windows holding
+# one; each term weighs by its rarity among the session's windows (idf) and its count in the window,
+# damped by the window's length. PostgreSQL's ts_rank has no idf: common words would dominate.
+_KEYWORD_SEARCH = f"""
+WITH q AS (
+    SELECT replace(plainto_tsquery(CAST(:config AS regconfig), :question)::text, ' & ', ' | ')::tsquery AS query
+), terms AS (
+    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(CAST(:config AS regconfig), :question))) AS lexeme
+), windows AS (
+    SELECT c.id, c.content_tsv FROM {CHUNK_TABLE} c, q
+    WHERE c.video_key = ANY(:keys) AND q.query <> ''::tsquery AND c.content_tsv @@ q.query
+), stats AS (
+    SELECT count(*) AS n, greatest(avg(length(content_tsv)), 1) AS avg_length
+    FROM {CHUNK_TABLE} WHERE video_key = ANY(:keys)
+), counts AS (
+    SELECT w.id, t.lexeme, cardinality(t.positions) AS tf, length(w.content_tsv) AS length
+    FROM windows w, unnest(w.content_tsv) AS t WHERE t.lexeme IN (SELECT lexeme FROM terms)
+), df AS (
+    SELECT lexeme, count(*) AS df FROM counts GROUP BY lexeme
+)
+SELECT c.id, sum(
+    ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
+    * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * c.length / s.avg_length))
+) AS score
+FROM counts c JOIN df USING (lexeme), stats s
+GROUP BY c.id
+ORDER BY score DESC, c.id
+LIMIT :k
+"""  # noqa: S608 - the table name is a constant; every value is a bound parameter
+
+
+async def keyword_search(
     db: AsyncSession, question: str, video_keys: Sequence[uuid.UUID], *, fts_config: str, k: int
-) -> list[Hit]:
-    """Full-text search alone (no embedding provider): chunks holding ANY of the question's
-    lexemes, ranked by ts_rank_cd."""
+) -> list[tuple[Window, float]]:
+    """The k windows of `video_keys` that best match the question's words (BM25), best first."""
+    scored = (
+        await db.execute(
+            text(_KEYWORD_SEARCH),
+            {"config": fts_config, "question": question, "keys": list(video_keys), "k": k, "k1": 1.2, "b": 0.75},
+        )
+    ).all()
+    windows = await windows_by_id(db, [row.id for row in scored])
+    return [(windows[row.id], float(row.score)) for row in scored]
+
+
+_WINDOW_COLUMNS = "id, video_key, video_id, start_seconds, end_seconds, content"
+
+
+async def windows_by_id(db: AsyncSession, ids: Sequence[str]) -> dict[str, Window]:
+    rows = await db.execute(
+        text(f"SELECT {_WINDOW_COLUMNS} FROM {CHUNK_TABLE} WHERE id = ANY(:ids)"),  # noqa: S608
+        {"ids": list(ids)},
+    )
+    return {row.id: Window(*row) for row in rows}
+
+
+async def windows_within(db: AsyncSession, spans: Sequence[tuple[uuid.UUID, float, float]]) -> list[list[Window]]:
+    """For each (video key, from, to): the windows of that video starting in [from, to), in order."""
+    if not spans:
+        return []
+    keys, starts, ends = zip(*spans, strict=True)
     rows = await db.execute(
         text(
             f"""
-            WITH q AS (
-                SELECT replace(plainto_tsquery(CAST(:config AS regconfig), :question)::text, ' & ', ' | ')::tsquery
-                    AS query
-            )
-            SELECT id, video_key, video_id, start_seconds, end_seconds, content,
-                   ts_rank_cd(content_tsv, q.query) AS score
-            FROM {CHUNK_TABLE}, q
-            WHERE video_key = ANY(:keys) AND content_tsv @@ q.query
-            ORDER BY score DESC, start_seconds
-            LIMIT :k
+            SELECT s.n, c.id, c.video_key, c.video_id, c.start_seconds, c.end_seconds, c.content
+            FROM unnest(CAST(:keys AS uuid[]), CAST(:starts AS float8[]), CAST(:ends AS float8[]))
+                 WITH ORDINALITY AS s(video_key, start_seconds, end_seconds, n)
+            JOIN {CHUNK_TABLE} c ON c.video_key = s.video_key
+                 AND c.start_seconds >= s.start_seconds AND c.start_seconds < s.end_seconds
+            ORDER BY s.n, c.start_seconds
             """  # noqa: S608 - the table name is a constant; every value is a bound parameter
         ),
-        {"config": fts_config, "question": question, "keys": list(video_keys), "k": k},
+        {"keys": list(keys), "starts": list(starts), "ends": list(ends)},
     )
-    return [Hit(r.id, r.video_key, r.video_id, r.start_seconds, r.end_seconds, r.content, float(r.score)) for r in rows]
+    found: list[list[Window]] = [[] for _ in spans]
+    for n, *window in rows:
+        found[n - 1].append(Window(*window))
+    return found

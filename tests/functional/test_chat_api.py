@@ -14,6 +14,7 @@ from services.common.settings import Settings
 from services.video_rag.chat import ChatService
 from services.video_rag.history import ChatHistory
 from services.video_rag.repository import VideoRepository
+from services.video_rag.retrieval import Retriever
 from tests.conftest import expire_session, scalar
 from tests.fakes.openai_server import FakeOpenAI, fake_embedding
 
@@ -137,7 +138,7 @@ async def test_full_text_alone_finds_a_passage_by_a_rare_word(
     service = ChatService(
         VideoRepository(),
         ChatHistory(settings.langchain_chat_message_table_name),
-        None,
+        Retriever(None, database.transaction, settings),
         None,
         database.transaction,
         settings,

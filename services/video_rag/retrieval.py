@@ -1,0 +1,172 @@
+"""Retrieval: the moments of a session's videos that answer a question, each with about a minute of
+what is said from there on.
+
+The chunk table holds short windows of a few sentences each (chunking.py): a window is specific
+enough that its embedding tells one minute of a video from the next, and its start is the moment a
+citation opens. Two legs rank the session's windows — pgvector similarity through LangChain's
+PGVectorStore, and BM25 over the full-text index (any of the question's words, rare ones weighing
+most) — and reciprocal rank fusion merges them. The best windows, one per stretch of video, become
+moments; each moment's text runs on over the following windows for context.
+"""
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from services.common.database import Transaction
+from services.common.errors import ServiceUnavailableError
+from services.common.settings import Settings
+from services.common.telemetry import span
+from services.video_rag.embeddings import EmbeddingError, embed_query
+from services.video_rag.models import Video
+from services.video_rag.vector_store import Window, fts_config_for, keyword_search, vector_search, windows_within
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+
+@dataclass(frozen=True)
+class Moment:
+    """Where a video answers: `start_seconds` is the moment (a citation opens the video there), the
+    text runs on to `end_seconds`. `score` is higher for better moments."""
+
+    video_key: uuid.UUID
+    video_id: str
+    start_seconds: float
+    end_seconds: float
+    text: str
+    score: float
+    parts: tuple[tuple[float, float, str], ...] = ()  # (start, end, text) of each window of `text`
+
+
+Ranking = list[tuple[Window, float]]  # best first
+
+
+def fuse(rankings: Sequence[tuple[float, Ranking]], rrf_k: float, tiebreak: Ranking = ()) -> list[tuple[Window, float]]:
+    """Weighted reciprocal rank fusion: each window scores the sum over rankings of
+    weight / (rrf_k + its rank there); best first. Ties go to the better of `tiebreak` (the full-text
+    ranking: what matches more of the question's words), then to the earlier moment."""
+    scores: dict[str, float] = {}
+    windows: dict[str, Window] = {}
+    for weight, ranking in rankings:
+        for rank, (window, _) in enumerate(ranking, start=1):
+            scores[window.id] = scores.get(window.id, 0.0) + weight / (rrf_k + rank)
+            windows[window.id] = window
+    second = {window.id: rank for rank, (window, _) in enumerate(tiebreak)}
+    order = sorted(
+        scores,
+        key=lambda i: (
+            -round(scores[i], 12),
+            second.get(i, len(second)),
+            windows[i].video_id,
+            windows[i].start_seconds,
+        ),
+    )
+    return [(windows[i], scores[i]) for i in order]
+
+
+def distinct_moments(
+    fused: Sequence[tuple[Window, float]], k: int, context_seconds: float
+) -> list[tuple[Window, float]]:
+    """The k best windows, skipping a window that starts within the context of a better one of the
+    same video (its text is already there)."""
+    chosen: list[tuple[Window, float]] = []
+    for window, score in fused:
+        if len(chosen) == k:
+            break
+        if not any(
+            other.video_key == window.video_key
+            and other.start_seconds <= window.start_seconds < other.start_seconds + context_seconds
+            for other, _ in chosen
+        ):
+            chosen.append((window, score))
+    return chosen
+
+
+def context_spans(moments: Sequence[Window], context_seconds: float) -> list[tuple[uuid.UUID, float, float]]:
+    """For each moment: its video and the stretch its text covers, from its start for
+    `context_seconds`, stopping where another moment of the same video starts."""
+    spans = []
+    for moment in moments:
+        end = moment.start_seconds + context_seconds
+        for other in moments:
+            if other.video_key == moment.video_key and moment.start_seconds < other.start_seconds < end:
+                end = other.start_seconds
+        spans.append((moment.video_key, moment.start_seconds, max(end, moment.start_seconds + 1e-6)))
+    return spans
+
+
+def query_language(videos: Sequence[Video]) -> str:
+    """PostgreSQL's text search configuration for a question: that of most of the videos' languages."""
+    return Counter(fts_config_for(video.language_code) for video in videos).most_common(1)[0][0]
+
+
+def _moment(window: Window, score: float, following: Sequence[Window]) -> Moment:
+    """A moment from its best window and the windows that follow it (those mostly inside the one before
+    are left out: chunks of older videos overlapped by a few seconds)."""
+    parts: list[Window] = []
+    for other in following or [window]:
+        if not parts or other.start_seconds >= parts[-1].end_seconds - 1:
+            parts.append(other)
+    return Moment(
+        window.video_key,
+        window.video_id,
+        window.start_seconds,
+        max(part.end_seconds for part in parts),
+        " ".join(part.content for part in parts),
+        score,
+        tuple((part.start_seconds, part.end_seconds, part.content) for part in parts),
+    )
+
+
+class Retriever:
+    def __init__(self, embeddings: "Embeddings | None", transaction: Transaction, settings: Settings) -> None:
+        """Without embeddings (no provider configured), full text alone ranks the windows."""
+        self._embeddings = embeddings
+        self._transaction = transaction
+        self._settings = settings
+
+    async def search(self, queries: Sequence[tuple[str, float]], videos: Sequence[Video], k: int) -> list[Moment]:
+        """The k best moments of `videos` for the weighted queries (the question, weight 1, and
+        possibly what it follows up on, weighing less), best first."""
+        vectors = await self._embed([query for query, _ in queries]) if self._embeddings is not None else None
+        return await self.rank(queries, vectors, videos, k)
+
+    async def rank(
+        self,
+        queries: Sequence[tuple[str, float]],
+        vectors: Sequence[list[float]] | None,
+        videos: Sequence[Video],
+        k: int,
+    ) -> list[Moment]:
+        """`search` with the queries' embeddings at hand (None: full text alone)."""
+        keys = [video.id for video in videos]
+        fetch_k = max(self._settings.retrieval_fetch_k, k)
+        rankings: list[tuple[float, Ranking]] = []
+        if self._embeddings is not None and vectors is not None:
+            with span("retrieval.vector", videos=len(keys)):
+                for (_, weight), vector in zip(queries, vectors, strict=True):
+                    rankings.append((weight, await vector_search(self._embeddings, vector, keys, fetch_k)))
+        config = query_language(videos)
+        with span("retrieval.full_text", videos=len(keys)):
+            async with self._transaction() as db:
+                keyword = [await keyword_search(db, query, keys, fts_config=config, k=fetch_k) for query, _ in queries]
+        rankings += [(weight, ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
+        context = self._settings.retrieval_context_seconds
+        fused = fuse(rankings, self._settings.retrieval_rrf_k, tiebreak=keyword[0])
+        best = distinct_moments(fused, k, context)
+        async with self._transaction() as db:
+            texts = await windows_within(db, context_spans([window for window, _ in best], context))
+        return [_moment(window, score, following) for (window, score), following in zip(best, texts, strict=True)]
+
+    async def _embed(self, queries: list[str]) -> list[list[float]]:
+        assert self._embeddings is not None
+        dimensions = self._settings.embedding_dimensions
+        try:
+            with span("embeddings.embed_query"):
+                return list(await asyncio.gather(*(embed_query(self._embeddings, q, dimensions) for q in queries)))
+        except EmbeddingError as exc:
+            raise ServiceUnavailableError(str(exc)) from None

@@ -182,9 +182,9 @@ var appSettings = {
   MAX_VIDEOS_PER_SESSION: string(maxVideosPerSession)
   MAX_TRANSCRIPT_SECONDS: string(maxTranscriptSeconds)
   INGEST_CONCURRENCY: '20'
-  CHUNK_TARGET_SECONDS: '60'
-  CHUNK_TARGET_CHARS: '1000'
-  CHUNK_OVERLAP_SECONDS: '5'
+  CHUNK_TARGET_SECONDS: '20'
+  CHUNK_TARGET_CHARS: '500'
+  CHUNK_OVERLAP_SECONDS: '0'
   OPENAI_KEY: secretRef(names.keyVault, 'openai-key', openAiKey)
   OPENAI_BASE_URL: openAiBaseUrl
   EMBEDDING_PROVIDER: embeddingProvider

@@ -78,9 +78,9 @@ class Settings(BaseSettings):
     max_videos_per_session: int = Field(20, ge=1, le=1000)
     max_transcript_seconds: int = Field(4 * 3600, ge=60)
     ingest_concurrency: int = Field(20, ge=1, le=100)
-    chunk_target_seconds: float = Field(60, gt=0, le=3600)
-    chunk_target_chars: int = Field(1000, ge=100, le=20_000)
-    chunk_overlap_seconds: float = Field(5, ge=0, le=600)
+    chunk_target_seconds: float = Field(20, gt=0, le=3600)
+    chunk_target_chars: int = Field(500, ge=100, le=20_000)
+    chunk_overlap_seconds: float = Field(0, ge=0, le=600)
 
     # --- OpenAI / Azure OpenAI / OpenAI-compatible -----------------------------------------
     # OPENAI_KEY and OPENAI_BASE_URL serve both embeddings and chat unless EMBEDDING_* / CHAT_* say

@@ -45,7 +45,9 @@ class Moment:
 Ranking = list[tuple[Window, float]]  # best first
 
 
-def fuse(rankings: Sequence[tuple[float, Ranking]], rrf_k: float, tiebreak: Ranking = ()) -> list[tuple[Window, float]]:
+def fuse(
+    rankings: Sequence[tuple[float, Ranking]], rrf_k: float, tiebreak: Sequence[tuple[Window, float]] = ()
+) -> list[tuple[Window, float]]:
     """Weighted reciprocal rank fusion: each window scores the sum over rankings of
     weight / (rrf_k + its rank there); best first. Ties go to the better of `tiebreak` (the full-text
     ranking: what matches more of the question's words), then to the earlier moment."""

@@ -1,0 +1,199 @@
+"""Retrieval through HTTP: POST /api/search, hybrid search on natural questions, moments rather than
+passage starts, and extractive answers, in the real PostgreSQL with the real langchain-openai client
+against the local OpenAI-compatible server."""
+
+import re
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import scalar
+from tests.fakes.openai_server import FakeOpenAI
+
+pytestmark = pytest.mark.asyncio
+
+# Share with the question every word but the answer's: the (bag-of-words) embeddings prefer them.
+DISTRACTORS = [
+    "what did the children do in the garden after school",
+    "what did the dog do in the park at noon",
+    "so what did the team do in the morning",
+    "what did the farmer do in the field",
+]
+
+
+def srt(captions: Sequence[tuple[float, float, str]]) -> str:
+    def stamp(seconds: float) -> str:
+        whole = int(seconds)
+        return f"{whole // 3600:02d}:{whole // 60 % 60:02d}:{whole % 60:02d},{int(seconds % 1 * 1000):03d}"
+
+    return "\n".join(f"{i}\n{stamp(a)} --> {stamp(b)}\n{text}\n" for i, (a, b, text) in enumerate(captions, 1))
+
+
+async def upload(
+    client: httpx.AsyncClient, session_id: str, title: str, captions: list[tuple[float, float, str]]
+) -> str:
+    video_id = secrets.token_urlsafe(8)[:11]
+    response = await client.post(
+        "/api/transcripts",
+        json={"title": title, "format": "srt", "content": srt(captions), "source_url": f"https://youtu.be/{video_id}"},
+        headers={"X-Session-Id": session_id},
+    )
+    assert response.status_code == 201, response.text
+    return video_id
+
+
+def spaced(texts: list[str], seconds: float = 65) -> list[tuple[float, float, str]]:
+    """One caption per text, each a window of its own."""
+    return [(i * seconds, i * seconds + seconds - 1, text) for i, text in enumerate(texts)]
+
+
+async def search(client: httpx.AsyncClient, session_id: str, query: str, **extra: object) -> httpx.Response:
+    return await client.post("/api/search", json={"query": query, **extra}, headers={"X-Session-Id": session_id})
+
+
+async def test_search_answers_the_best_moments_best_first_and_remembers_nothing(
+    client: httpx.AsyncClient, session_id: str, fake_openai: FakeOpenAI
+) -> None:
+    rare = "zirconium" + secrets.token_hex(2)
+    video_id = await upload(client, session_id, "Rocks", spaced(["granite is hard", f"the {rare} glows", "sand"]))
+
+    response = await search(client, session_id, f"where does {rare} glow?", k=2)
+
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["rank"] for r in results] == [1, 2]
+    first = results[0]
+    assert rare in first["text"] and first["video_id"] == video_id and first["title"] == "Rocks"
+    assert first["start_seconds"] == 65.0 and first["url"] == f"https://www.youtube.com/watch?v={video_id}&t=65s"
+    assert results[0]["score"] >= results[1]["score"]
+    assert fake_openai.calls("/v1/chat/completions") == []
+    table = '"langchain_chat_message"'
+    assert await scalar(f"SELECT count(*) FROM {table} WHERE session_id = :s", s=session_id) == 0
+
+
+async def test_a_natural_question_finds_the_passage_sharing_only_one_rare_word(
+    client: httpx.AsyncClient, session_id: str, fake_openai: FakeOpenAI
+) -> None:
+    rare = "xylophonist" + secrets.token_hex(2)
+    answer = f"a {rare} tuned her instrument"
+    await upload(client, session_id, "Concert", spaced([*DISTRACTORS, answer]))
+    question = f"what did the {rare} do in the hall"
+
+    results = (await search(client, session_id, question)).json()["results"]
+    fake_openai.chat_answer = lambda body: "[1]"
+    chat = (await client.post("/api/chat", json={"question": question}, headers={"X-Session-Id": session_id})).json()
+
+    assert results[0]["text"] == answer  # the embeddings alone rank it last
+    assert chat["sources"][0]["text"] == answer
+
+
+async def test_full_text_alone_ranks_a_rare_word_above_common_ones(
+    client: httpx.AsyncClient, session_id: str, settings: Any
+) -> None:
+    rare = "quokka" + secrets.token_hex(2)
+    common = ["the valley today is green and the valley is wide", "a valley today, another valley tomorrow"]
+    await upload(client, session_id, "Valleys", spaced([*common, f"a {rare} crossed it", "the valley sleeps today"]))
+    settings(embedding_provider="none", chat_provider="none")
+
+    results = (await search(client, session_id, f"did a {rare} cross the valley today?")).json()["results"]
+
+    assert rare in results[0]["text"]  # ranked by how rare the matched words are, not by how many times they occur
+
+
+async def test_a_source_opens_the_moment_and_gives_the_minute_after_it(
+    client: httpx.AsyncClient, session_id: str, fake_openai: FakeOpenAI
+) -> None:
+    rare = "tardigrade" + secrets.token_hex(2)
+    captions: list[tuple[float, float, str]] = [
+        (t, t + 3, f"filler sentence number {t // 3} about nothing much.") for t in range(0, 300, 3)
+    ]
+    captions[40] = (120, 123, f"The {rare} survives in space.")
+    video_id = await upload(client, session_id, "Animals", captions)
+
+    (first, *_) = (await search(client, session_id, f"what survives in space, a {rare}?")).json()["results"]
+
+    assert 100 <= first["start_seconds"] <= 120  # the window holding it: not a minute before
+    assert first["url"] == f"https://www.youtube.com/watch?v={video_id}&t={int(first['start_seconds'])}s"
+    assert first["end_seconds"] - first["start_seconds"] >= 50 and rare in first["text"]
+
+
+async def test_extractive_answer_quotes_the_matching_sentence_with_its_own_moment(
+    client: httpx.AsyncClient, session_id: str, settings: Any
+) -> None:
+    rare = "axolotl" + secrets.token_hex(2)
+    lines: list[tuple[float, float, str]] = [
+        (t, t + 3, f"Some words about lakes number {t // 3}.") for t in range(0, 60, 3)
+    ]
+    lines[4] = (12, 15, f"The {rare} regrows its limbs.")
+    video_id = await upload(client, session_id, "Lakes [2]", lines)
+    settings(chat_provider="none")
+
+    body = (
+        await client.post(
+            "/api/chat", json={"question": f"what regrows, the {rare}?"}, headers={"X-Session-Id": session_id}
+        )
+    ).json()
+
+    assert body["mode"] == "extractive"
+    first = body["answer"].splitlines()[1]
+    assert first.startswith("[1] ") and f"The {rare} regrows its limbs." in first
+    assert "Some words about lakes" not in first  # a sentence, not the whole passage
+    source = body["sources"][0]
+    assert abs(source["start_seconds"] - 12) < 1.5  # placed by its position in the window's text
+    assert source["url"].endswith(f"&t={int(source['start_seconds'])}s")
+    assert source["video_id"] == video_id
+    assert set(re.findall(r"\[(\d+)\]", body["answer"])) == {str(s["index"]) for s in body["sources"]}
+
+
+async def test_without_a_chat_model_a_follow_up_is_not_drowned_by_the_previous_question(
+    client: httpx.AsyncClient, session_id: str, settings: Any
+) -> None:
+    volcano, glacier = "volcanic" + secrets.token_hex(2), "glacial" + secrets.token_hex(2)
+    first = f"the {volcano} eruption of Katla melted ice and the floods came after the {volcano} eruption"
+    await upload(client, session_id, "Iceland", spaced([first, f"the {glacier} ice cap is thick", "fish swim"]))
+    settings(chat_provider="none")
+    headers = {"X-Session-Id": session_id}
+    await client.post("/api/chat", json={"question": f"When was the {volcano} eruption of Katla?"}, headers=headers)
+
+    body = (await client.post("/api/chat", json={"question": f"and the {glacier} ice cap?"}, headers=headers)).json()
+
+    assert glacier in body["sources"][0]["text"]
+
+
+async def test_embeddings_and_chat_can_come_from_different_servers(
+    client: httpx.AsyncClient, session_id: str, fake_openai: FakeOpenAI, settings: Any
+) -> None:
+    chat_server = FakeOpenAI(dimensions=fake_openai.dimensions).start()
+    try:
+        chat_server.chat_answer = lambda body: "From the other server [1]."
+        settings(chat_base_url=chat_server.base_url, embedding_base_url=fake_openai.base_url, openai_base_url="")
+        await upload(client, session_id, "Moons", spaced(["moons orbit planets"]))
+        embedded = len(fake_openai.calls("/v1/embeddings"))
+
+        body = (
+            await client.post("/api/chat", json={"question": "what orbits?"}, headers={"X-Session-Id": session_id})
+        ).json()
+
+        assert body["answer"] == "From the other server [1]." and body["mode"] == "generative"
+        assert len(fake_openai.calls("/v1/embeddings")) > embedded and fake_openai.calls("/v1/chat/completions") == []
+        assert chat_server.calls("/v1/embeddings") == []
+    finally:
+        chat_server.stop()
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"query": ""}, {"query": "x" * 2001}, {"query": "q", "k": 0}, {"query": "q", "k": 21},
+             {"query": "q", "video_ids": "abc"}, {"query": "q", "extra": 1}],
+)  # fmt: skip
+async def test_malformed_search_is_400(client: httpx.AsyncClient, session_id: str, body: dict[str, Any]) -> None:
+    response = await client.post("/api/search", json=body, headers={"X-Session-Id": session_id})
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+
+
+async def test_search_without_videos_is_409_and_needs_a_session(client: httpx.AsyncClient, session_id: str) -> None:
+    assert (await search(client, session_id, "anything")).status_code == 409
+    assert (await client.post("/api/search", json={"query": "q"})).status_code == 401

@@ -1,0 +1,97 @@
+"""The pure logic of retrieval: rank fusion, one moment per stretch of video, and its context."""
+
+import uuid
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from services.video_rag.rag import Passage, best_sentences, extractive_answer, sentences
+from services.video_rag.retrieval import context_spans, distinct_moments, fuse
+from services.video_rag.vector_store import Window
+
+A, B = uuid.UUID(int=1), uuid.UUID(int=2)
+
+
+def window(key: uuid.UUID, start: float, end: float | None = None, text: str = "") -> Window:
+    return Window(f"{key}:{start}", key, str(key)[-1], start, start + 20 if end is None else end, text)
+
+
+def test_fusion_rewards_a_window_both_legs_found() -> None:
+    w1, w2, w3 = window(A, 0), window(A, 20), window(A, 40)
+
+    fused = fuse([(1.0, [(w1, 0.9), (w2, 0.8)]), (1.0, [(w2, 5.0), (w3, 4.0)])], rrf_k=60)
+
+    assert [w.id for w, _ in fused] == [w2.id, w1.id, w3.id]
+    assert fused[0][1] == 1 / 62 + 1 / 61
+
+
+def test_fusion_weighs_each_ranking_and_breaks_ties_by_the_full_text_one() -> None:
+    w1, w2 = window(A, 0), window(A, 20)
+
+    weighted = fuse([(1.0, [(w1, 1.0)]), (0.5, [(w2, 1.0)])], rrf_k=60)
+    tied = fuse([(1.0, [(w1, 1.0), (w2, 0.5)]), (1.0, [(w2, 1.0), (w1, 0.5)])], rrf_k=60, tiebreak=[(w2, 1.0)])
+
+    assert [w.id for w, _ in weighted] == [w1.id, w2.id]
+    assert [w.id for w, _ in tied] == [w2.id, w1.id]
+
+
+def test_a_window_inside_the_context_of_a_better_one_is_not_another_moment() -> None:
+    best, inside, other_video, later = window(A, 100), window(A, 140), window(B, 120), window(A, 160)
+    fused = [(best, 4.0), (inside, 3.0), (other_video, 2.0), (later, 1.0)]
+
+    chosen = distinct_moments(fused, k=3, context_seconds=60)
+
+    assert [w.id for w, _ in chosen] == [best.id, other_video.id, later.id]
+
+
+def test_a_moment_s_context_stops_where_another_moment_of_its_video_starts() -> None:
+    spans = context_spans([window(A, 100), window(A, 130), window(B, 110)], context_seconds=60)
+
+    assert spans == [(A, 100, 130), (A, 130, 190), (B, 110, 170)]
+
+
+@given(st.lists(st.tuples(st.sampled_from([A, B]), st.integers(0, 50)), unique=True, max_size=30), st.integers(1, 10))
+def test_moments_are_at_most_k_and_never_inside_each_other(starts: list[tuple[uuid.UUID, int]], k: int) -> None:
+    fused = [(window(key, start * 10.0), 1.0 / (i + 1)) for i, (key, start) in enumerate(starts)]
+
+    chosen = [w for w, _ in distinct_moments(fused, k, context_seconds=60)]
+
+    assert len(chosen) == min(k, len(chosen_all := distinct_moments(fused, len(fused), 60)))
+    for i, better in enumerate(chosen):
+        for worse in chosen[i + 1 :]:
+            inside = better.start_seconds <= worse.start_seconds < better.start_seconds + 60
+            assert not (worse.video_key == better.video_key and inside)
+    assert [w for w, _ in chosen_all[: len(chosen)]] == chosen
+
+
+def passage(index: int, parts: list[tuple[float, float, str]]) -> Passage:
+    text = " ".join(p[2] for p in parts)
+    return Passage(index, "vid", "T", parts[0][0], parts[-1][1], text, "u", tuple(parts))
+
+
+def test_sentences_are_placed_at_their_position_in_their_stretch() -> None:
+    p = passage(1, [(10.0, 20.0, "First one here. Second one."), (20.0, 30.0, "Third!")])
+
+    found = sentences(p)
+
+    assert [s for _, s in found] == ["First one here.", "Second one.", "Third!"]
+    assert found[0][0] == 10.0 and 15 < found[1][0] < 20 and found[2][0] == 20.0
+
+
+def test_best_sentences_prefer_rare_question_words() -> None:
+    p = passage(1, [(0.0, 10.0, "The river is wide. The river floods. Beavers build dams on the river.")])
+
+    (best,) = best_sentences("where do beavers live by the river?", [p], limit=1)
+
+    assert best[2] == "Beavers build dams on the river."
+
+
+def test_extractive_answer_cites_each_quoted_sentence_at_its_moment_and_defangs_brackets() -> None:
+    p = passage(1, [(0.0, 10.0, "Nothing here. Otters [2] hold hands while sleeping.")])
+
+    answer, sources = extractive_answer("why do otters hold hands?", [p], lambda v, t: f"https://x/{v}?t={int(t)}")
+
+    assert answer.splitlines()[1].startswith("[1] “Otters (2) hold hands while sleeping.”")
+    assert (
+        sources[0].index == 1 and sources[0].start_seconds > 0 and sources[0].url == "https://x/vid?t=2"
+    )  # 14 of 51 characters in

@@ -28,6 +28,7 @@ class Operation:
     responses: dict[int, type[BaseModel] | str]  # status -> response body model, or a description
     body: type[BaseModel] | None = None
     body_required: bool = True
+    query: type[BaseModel] | None = None  # the query parameters' model
     errors: tuple[int, ...] = ()  # beyond 500 and 503 (and 401 for session routes)
     session: bool = True
     content_type: str = "application/json"
@@ -69,8 +70,9 @@ def operations() -> list[Operation]:
         Operation("/api/search", "post", "SearchVideos",
                   "Find the moments of this session's videos that match a query (the retrieval chat uses)",
                   {200: v.SearchResponse}, v.SearchRequest, errors=(400, 409, 413)),
-        Operation("/api/chat/history", "get", "GetChatMessageHistory", "This session's conversation, oldest first",
-                  {200: v.HistoryResponse}),
+        Operation("/api/chat/history", "get", "GetChatMessageHistory",
+                  "This session's conversation, a page of its latest messages, oldest first",
+                  {200: v.HistoryResponse}, query=v.HistoryQuery, errors=(400,)),
         Operation("/api/chat/history", "delete", "ClearChatMessageHistory", "Forget this session's conversation",
                   {204: "Cleared"}),
         Operation("/api/app", "get", "ChatPage", "The reference web page that uses this API",
@@ -106,11 +108,21 @@ def _operation(op: Operation) -> dict[str, Any]:
         content = {"application/json": {"schema": _ref(op.body.__name__)}}
         document["requestBody"] = {"required": op.body_required, "content": content}
     names = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
-    if names:
-        document["parameters"] = [
-            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    parameters = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+    if op.query is not None:
+        fields = op.query.model_json_schema()["properties"]
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": _not_null(fields[name])} for name in fields
         ]
+    if parameters:
+        document["parameters"] = parameters
     return document
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema: absent, rather than null, when it is not given."""
+    options = [option for option in schema.get("anyOf", [schema]) if option.get("type") != "null"]
+    return {**options[0], **({"default": schema["default"]} if schema.get("default") is not None else {})}
 
 
 def _schemas(ops: list[Operation]) -> dict[str, Any]:

@@ -29,6 +29,10 @@ Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
 
 invocation_id: ContextVar[str] = ContextVar("invocation_id", default="-")
 
+# On every answer (a route may set its own, e.g. the page's Cache-Control): no content sniffing, and
+# nothing a session sees is kept by a browser or a shared cache.
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+
 # ISO 8601 with an explicit UTC offset ("+00:00"), as docs/API.md promises.
 Timestamp = Annotated[
     datetime,
@@ -171,6 +175,8 @@ def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], Awa
             response = await handler(req)
         except Exception as exc:  # noqa: BLE001 - this is the one place errors are mapped
             response = _error_to_response(exc, context.function_name or handler.__name__)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
         log_request(
             function=context.function_name or handler.__name__,
             invocation_id=context.invocation_id,

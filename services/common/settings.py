@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     max_urls_per_request: int = Field(10, ge=1, le=100)
     max_videos_per_session: int = Field(20, ge=1, le=1000)
     max_transcript_seconds: int = Field(4 * 3600, ge=60)
+    max_chunks_per_video: int = Field(3000, ge=1, le=100_000)
     ingest_concurrency: int = Field(20, ge=1, le=100)
     chunk_target_seconds: float = Field(20, gt=0, le=3600)
     chunk_target_chars: int = Field(500, ge=100, le=20_000)
@@ -111,8 +112,10 @@ class Settings(BaseSettings):
     retrieval_rrf_k: float = Field(60, gt=0, le=1000)
     retrieval_context_seconds: float = Field(60, ge=0, le=600)
     chat_history_turns: int = Field(6, ge=0, le=50)
+    chat_history_max_turns: int = Field(100, ge=1, le=10_000)
     chat_temperature: float = Field(0.0, ge=0, le=2)
     chat_max_tokens: int = Field(800, ge=16, le=16_000)
+    chat_prompt_max_tokens: int = Field(4000, ge=500, le=100_000)
 
     # --- observability ----------------------------------------------------------------------
     applicationinsights_connection_string: SecretStr | None = None

@@ -56,8 +56,9 @@ class ChatService:
         self._clock = clock
 
     async def ask(self, session_id: uuid.UUID, question: str, video_ids: Sequence[str] | None) -> Answer:
+        s = self._settings
         videos = await self._videos_of(session_id, video_ids)
-        last = 2 * self._settings.chat_history_turns  # a turn is a question and its answer
+        last = 2 * s.chat_history_turns  # a turn is a question and its answer
         async with self._transaction() as db:
             turns = await self._history.turns(db, session_id, last=last) if last else []
         queries = await self._queries(question, turns)
@@ -65,6 +66,7 @@ class ChatService:
         if not passages:
             answer = Answer(rag.NO_ANSWER, self._mode, [])
         elif self._chat_model is not None:
+            passages = rag.within_budget(passages, self._settings.chat_prompt_max_tokens)
             text, sources = rag.cite(await self._complete(rag.answer_messages(queries[0][0], passages)), passages)
             answer = Answer(text, "generative", sources)
         else:
@@ -72,7 +74,9 @@ class ChatService:
             answer = Answer(text, "extractive", sources)
         remembered = [source.source() for source in answer.sources]
         async with self._transaction() as db:
-            await self._history.add_turn(db, session_id, question, answer.answer, remembered, self._clock())
+            await self._history.add_turn(
+                db, session_id, question, answer.answer, remembered, self._clock(), keep=2 * s.chat_history_max_turns
+            )
         return answer
 
     async def search(
@@ -138,9 +142,10 @@ class ChatService:
             for i, moment in enumerate(moments, start=1)
         ]
 
-    async def history(self, session_id: uuid.UUID) -> list[Turn]:
+    async def history(self, session_id: uuid.UUID, limit: int, before: int | None) -> list[Turn]:
+        """The session's `limit` latest messages before the message `before` (all when None), oldest first."""
         async with self._transaction() as db:
-            return await self._history.turns(db, session_id)
+            return await self._history.turns(db, session_id, last=limit, before=before)
 
     async def clear_history(self, session_id: uuid.UUID) -> None:
         async with self._transaction() as db:

@@ -1,5 +1,6 @@
-"""Transcripts into timestamped passages: consecutive caption snippets merged up to a target length,
-never split inside a caption, with a small overlap between neighbours."""
+"""Transcripts into timestamped windows (the passages retrieval ranks): consecutive caption snippets
+merged up to a target length, never split inside a caption but one longer than MAX_WINDOW_CHARS
+(split at words), with an optional overlap between neighbours."""
 
 import html
 import re
@@ -20,6 +21,11 @@ class Snippet:
     @property
     def end(self) -> float:
         return self.start + max(self.duration, 0.0)
+
+
+# No window is longer, whatever a caption file holds: bounds a prompt's passages and keeps every
+# tsvector far below PostgreSQL's 1 MB limit.
+MAX_WINDOW_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -45,12 +51,17 @@ def chunk_snippets(
 ) -> list[Chunk]:
     """Passages of about `target_seconds` or `target_chars`, whichever comes first. The captions of
     the last `overlap_seconds` of a passage start the next one again (never more than half of it)."""
-    captions = sorted(((s.start, s.end, text) for s in snippets if (text := clean_caption(s.text))), key=lambda c: c[0])
+    captions = sorted(
+        (piece for s in snippets if (text := clean_caption(s.text)) for piece in _pieces(s.start, s.end, text)),
+        key=lambda c: c[0],
+    )
     chunks: list[Chunk] = []
     start = 0
     while start < len(captions):
         end, chars, last_end = start, 0, captions[start][1]
         while end < len(captions):
+            if end > start and chars + len(captions[end][2]) + 1 > MAX_WINDOW_CHARS:
+                break
             chars += len(captions[end][2]) + 1
             last_end = max(last_end, captions[end][1])
             end += 1
@@ -73,3 +84,19 @@ def chunk_snippets(
             next_start -= 1
         start = next_start
     return chunks
+
+
+def _pieces(start: float, end: float, text: str) -> list[tuple[float, float, str]]:
+    """A caption as (start, end, text), or, when longer than MAX_WINDOW_CHARS, its pieces cut at
+    words (a word longer than that is cut too), timed in proportion to their place in the text."""
+    if len(text) <= MAX_WINDOW_CHARS:
+        return [(start, end, text)]
+    pieces, offset = [], 0
+    while offset < len(text):
+        cut = min(offset + MAX_WINDOW_CHARS, len(text))
+        if cut < len(text) and (space := text.rfind(" ", offset + 1, cut + 1)) > offset:
+            cut = space
+        pieces.append((offset, cut))
+        offset = cut + 1 if cut < len(text) and text[cut] == " " else cut
+    duration = max(end - start, 0.0)
+    return [(start + duration * a / len(text), start + duration * b / len(text), text[a:b]) for a, b in pieces if b > a]

@@ -14,6 +14,7 @@ from services.video_rag.schemas import (
     AddVideosResponse,
     ChatRequest,
     ChatResponse,
+    HistoryQuery,
     HistoryResponse,
     MessageOut,
     SearchRequest,
@@ -140,9 +141,11 @@ async def search_videos(req: func.HttpRequest, session: "ActiveSession") -> func
 @endpoint
 @require_session
 async def get_chat_message_history(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
-    turns = await chat().history(session.id)
-    messages = [MessageOut.model_validate(turn, from_attributes=True) for turn in turns]
-    return json_response(HistoryResponse(messages=messages))
+    query = HistoryQuery.model_validate(dict(req.params))
+    turns = await chat().history(session.id, query.limit + 1, query.before)  # one more: are there older ones?
+    older, page = turns[: -query.limit], turns[-query.limit :]
+    messages = [MessageOut.model_validate(turn, from_attributes=True) for turn in page]
+    return json_response(HistoryResponse(messages=messages, next_before=str(page[0].id) if older else None))
 
 
 @bp.function_name("ClearChatMessageHistory")

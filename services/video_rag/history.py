@@ -19,31 +19,36 @@ class Turn:
     content: str
     created_at: datetime
     sources: list[dict[str, Any]] | None = None
+    id: int = 0  # the row's: later messages have greater ids
 
 
 class ChatHistory:
     def __init__(self, table_name: str) -> None:
         self._table = table_name  # a validated SQL identifier (settings); every value is bound
 
-    async def turns(self, db: AsyncSession, session_id: uuid.UUID, last: int | None = None) -> list[Turn]:
-        """The session's messages, oldest first: all of them, or only the `last` ones."""
+    async def turns(self, db: AsyncSession, session_id: uuid.UUID, last: int, before: int | None = None) -> list[Turn]:
+        """The session's `last` messages (before the message `before`, when given), oldest first."""
         from langchain_core.messages import messages_from_dict
 
-        order = "ORDER BY id" if last is None else "ORDER BY id DESC LIMIT :last"
-        rows = await db.execute(
-            text(f'SELECT message FROM "{self._table}" WHERE session_id = :id {order}'),  # noqa: S608
-            {"id": session_id, "last": last},
-        )
-        stored = [row.message for row in rows]
-        messages = messages_from_dict(stored if last is None else stored[::-1])
+        rows = (
+            await db.execute(
+                text(
+                    f'SELECT id, message FROM "{self._table}" WHERE session_id = :id'  # noqa: S608
+                    " AND id < coalesce(CAST(:before AS integer), 2147483647) ORDER BY id DESC LIMIT :last"
+                ),
+                {"id": session_id, "last": last, "before": before},
+            )
+        ).all()[::-1]
+        messages = messages_from_dict([row.message for row in rows])
         return [
             Turn(
                 role="user" if message.type == "human" else "assistant",
                 content=str(message.content),
                 created_at=datetime.fromisoformat(message.additional_kwargs["created_at"]),
                 sources=message.additional_kwargs.get("sources") if message.type == "ai" else None,
+                id=row.id,
             )
-            for message in messages
+            for row, message in zip(rows, messages, strict=True)
         ]
 
     async def add_turn(
@@ -54,8 +59,9 @@ class ChatHistory:
         answer: str,
         sources: list[dict[str, Any]],
         now: datetime,
+        keep: int,
     ) -> None:
-        """The question and its answer, together."""
+        """The question and its answer, together; beyond `keep` messages, the oldest go."""
         from langchain_core.messages import AIMessage, HumanMessage, message_to_dict
 
         messages = [
@@ -65,6 +71,13 @@ class ChatHistory:
         await db.execute(
             text(f'INSERT INTO "{self._table}" (session_id, message) VALUES (:id, CAST(:message AS jsonb))'),  # noqa: S608
             [{"id": session_id, "message": json.dumps(message_to_dict(message))} for message in messages],
+        )
+        await db.execute(
+            text(
+                f'DELETE FROM "{self._table}" WHERE session_id = :id AND id <= ('  # noqa: S608
+                f' SELECT id FROM "{self._table}" WHERE session_id = :id ORDER BY id DESC OFFSET :keep LIMIT 1)'
+            ),
+            {"id": session_id, "keep": keep},
         )
 
     async def clear(self, db: AsyncSession, session_id: uuid.UUID) -> None:

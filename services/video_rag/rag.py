@@ -61,9 +61,29 @@ def _fence(text: str) -> str:
     return text.replace("<", "‹").replace(">", "›")
 
 
+def _attribute(text: str) -> str:
+    """A value for a prompt tag's attribute: no quote can end it, no bracket can pass for a citation."""
+    return _fence(text).replace('"', "'").replace("[", "(").replace("]", ")").replace("\n", " ")
+
+
+def within_budget(passages: Sequence[Passage], max_tokens: int) -> list[Passage]:
+    """The first passages whose text fits the prompt's budget (about four characters a token); the
+    first one always, cut to the budget if it must be."""
+    kept: list[Passage] = []
+    room = max_tokens * 4
+    for passage in passages:
+        if len(passage.text) > room:
+            if not kept:
+                kept.append(replace(passage, text=passage.text[:room]))
+            break
+        kept.append(passage)
+        room -= len(passage.text)
+    return kept
+
+
 def answer_messages(question: str, passages: list[Passage]) -> list[tuple[str, str]]:
     blocks = "\n".join(
-        f'<passage number="{p.index}" video="{_fence(p.title or p.video_id)}" '
+        f'<passage number="{p.index}" video="{_attribute(p.title or p.video_id)}" '
         f'time="{clock(p.start_seconds)}-{clock(p.end_seconds)}">\n{_fence(p.text)}\n</passage>'
         for p in passages
     )
@@ -77,9 +97,26 @@ def rewrite_messages(question: str, turns: list[tuple[str, str]]) -> list[tuple[
     return [("system", REWRITE_SYSTEM), ("human", user)]
 
 
+# What a model may write that a client could render as a link or markup: Markdown links and images
+# (their text is kept), autolinks, HTML tags, and addresses. Each pattern scans the text once.
+_MARKDOWN_LINK = re.compile(r"!?\[([^\[\]\n]{0,500})\]\(([^()\s]{0,2000})(?:\s[^()]{0,200})?\)")
+_REFERENCE_LINK = re.compile(r"^\s{0,3}\[[^\[\]\n]{1,200}\]:\s*\S+.*$", re.M)
+_TAG = re.compile(r"<[^<>]*>")
+_ADDRESS = re.compile(r"(?i)\b(?:(?:https?|ftp|file|javascript|data|vbscript|mailto):|www\.)[^\s<>\[\]()]*")
+
+
+def plain_text(answer: str) -> str:
+    """A model's answer as plain text: its only links are the `[n]` citations (see `cite`)."""
+    text = _MARKDOWN_LINK.sub(lambda m: m.group(1), answer)
+    text = _REFERENCE_LINK.sub("", text)
+    text = _TAG.sub("", text)
+    return _ADDRESS.sub("(link removed)", text)
+
+
 def cite(answer: str, passages: list[Passage]) -> tuple[str, list[Passage]]:
-    """The answer with valid citations renumbered by first appearance (invalid ones removed), and
-    the cited passages as sources, numbered accordingly."""
+    """The answer as plain text (`plain_text`) with valid citations renumbered by first appearance
+    (invalid ones removed), and the cited passages as sources, numbered accordingly."""
+    answer = plain_text(answer)
     by_index = {p.index: p for p in passages}
     order: dict[int, int] = {}  # passage index -> source number
 

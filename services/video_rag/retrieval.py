@@ -106,11 +106,17 @@ def query_language(videos: Sequence[Video]) -> str:
     return Counter(fts_config_for(video.language_code) for video in videos).most_common(1)[0][0]
 
 
+# A moment's text is at most this long, however dense the captions of its minute.
+MAX_MOMENT_CHARS = 3000
+
+
 def _moment(window: Window, score: float, following: Sequence[Window]) -> Moment:
-    """A moment from its best window and the windows that follow it (those mostly inside the one before
-    are left out: chunks of older videos overlapped by a few seconds)."""
+    """A moment from its best window and the windows that follow it, up to MAX_MOMENT_CHARS (those
+    mostly inside the one before are left out: chunks of older videos overlapped by a few seconds)."""
     parts: list[Window] = []
     for other in following or [window]:
+        if parts and sum(len(part.content) + 1 for part in parts) + len(other.content) > MAX_MOMENT_CHARS:
+            break
         if not parts or other.start_seconds >= parts[-1].end_seconds - 1:
             parts.append(other)
     return Moment(

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from services.common.http import RequestModel, Timestamp
 from services.video_rag.youtube import parse_video_id, video_url
@@ -166,5 +166,16 @@ class MessageOut(BaseModel):
     sources: list[SourceOut] | None = None
 
 
+class HistoryQuery(BaseModel):
+    """The query of GET /api/chat/history (other query parameters, such as `code`, are not ours)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    before: Annotated[int, Field(ge=1)] | None = None
+
+
 class HistoryResponse(BaseModel):
     messages: list[MessageOut]
+    # Pass as `before` for the older messages; null when there are none.
+    next_before: str | None = None

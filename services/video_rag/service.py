@@ -216,18 +216,14 @@ class VideoService:
         metadata = loop.run_in_executor(executor, self._transcripts.metadata, video_id)  # never raises
         with span("youtube.fetch_transcript"):
             transcript = await loop.run_in_executor(executor, partial(self._transcripts.fetch, video_id, languages))
-        if transcript.snippets and max(s.end for s in transcript.snippets) > self._settings.max_transcript_seconds:
-            raise ItemError(
-                "limit_exceeded",
-                f"This video is longer than {self._settings.max_transcript_seconds // 60} minutes.",
-            )
         return transcript, await metadata
 
     # --- uploads ------------------------------------------------------------------------------
 
     async def add_upload(self, session_id: uuid.UUID, upload: Upload) -> SessionVideoView:
         """Stores captions the client already has; they replace the session's copy of that video."""
-        snippets = parse_captions(upload.format, upload.content)
+        # Parsing and chunking run in a worker thread: a large file never stalls the worker's other requests.
+        snippets = await asyncio.to_thread(parse_captions, upload.format, upload.content)
         video_id = upload.youtube_id or upload_video_id(upload.content)
         source = "upload:" + hashlib.sha256(f"{upload.title}\n{upload.content}".encode()).hexdigest()[:32]
         model = self._settings.embedding_model_id
@@ -271,16 +267,24 @@ class VideoService:
     # --- shared steps -------------------------------------------------------------------------
 
     async def _prepare(self, about: About, snippets: list[Snippet]) -> Prepared:
-        """Passages and embeddings of a transcript, and its video row: all the work before the write."""
+        """Passages and embeddings of a transcript, and its video row: all the work before the write.
+        Within the limits of a video: MAX_TRANSCRIPT_SECONDS long, MAX_CHUNKS_PER_VIDEO windows."""
         s = self._settings
-        chunks = chunk_snippets(
-            snippets,
-            target_seconds=s.chunk_target_seconds,
-            target_chars=s.chunk_target_chars,
-            overlap_seconds=s.chunk_overlap_seconds,
+        if snippets and max(snippet.end for snippet in snippets) > s.max_transcript_seconds:
+            raise ItemError("limit_exceeded", f"This video is longer than {s.max_transcript_seconds // 60} minutes.")
+        chunks = await asyncio.to_thread(
+            partial(
+                chunk_snippets,
+                snippets,
+                target_seconds=s.chunk_target_seconds,
+                target_chars=s.chunk_target_chars,
+                overlap_seconds=s.chunk_overlap_seconds,
+            )
         )
         if not chunks:
             raise ItemError("no_transcript", "This transcript holds no text.")
+        if len(chunks) > s.max_chunks_per_video:
+            raise ItemError("limit_exceeded", f"This transcript makes more than {s.max_chunks_per_video} passages.")
         vectors = None
         if self._embeddings is not None:
             try:
@@ -301,7 +305,7 @@ class VideoService:
     # --- removal ------------------------------------------------------------------------------
 
     async def remove_video(self, session_id: uuid.UUID, video_id: str) -> None:
-        if not 0 < len(video_id) <= 100:
+        if not 0 < len(video_id) <= 100 or not video_id.isprintable():
             raise NotFoundError("This session has no video with this id.")
         async with self._transaction() as db:
             key = await self._repository.unlink(db, session_id, video_id)

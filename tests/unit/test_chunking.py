@@ -1,9 +1,11 @@
 """Captions into timestamped passages."""
 
+from itertools import pairwise
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.video_rag.chunking import Snippet, chunk_snippets, clean_caption
+from services.video_rag.chunking import MAX_WINDOW_CHARS, Snippet, chunk_snippets, clean_caption
 
 
 def test_caption_text_is_cleaned() -> None:
@@ -58,3 +60,19 @@ def test_every_caption_lands_whole_in_a_passage_in_time_order(
     assert all(c.start_seconds <= c.end_seconds for c in chunks)
     assert [c.start_seconds for c in chunks] == sorted(c.start_seconds for c in chunks)
     assert len(chunks) <= len(captions)
+
+
+def test_a_caption_longer_than_the_window_cap_is_split_at_words_with_its_time_shared() -> None:
+    words = " ".join(f"word{i}" for i in range(20_000))  # ~150,000 characters in one caption
+    chunks = chunk_snippets([Snippet(words, 100.0, 600.0)], target_seconds=20, target_chars=500, overlap_seconds=0)
+
+    assert len(chunks) > 70 and all(len(c.text) <= MAX_WINDOW_CHARS for c in chunks)
+    assert " ".join(c.text for c in chunks) == words  # cut between words, nothing lost
+    assert chunks[0].start_seconds == 100.0 and chunks[-1].end_seconds == 700.0
+    assert all(a.end_seconds <= b.start_seconds + 1e-6 for a, b in pairwise(chunks))
+
+
+def test_a_word_longer_than_the_window_cap_is_cut() -> None:
+    chunks = chunk_snippets([Snippet("x" * 5000, 0, 10)], target_seconds=20, target_chars=500, overlap_seconds=0)
+
+    assert [len(c.text) for c in chunks] == [2000, 2000, 1000]

@@ -21,7 +21,6 @@ _TIMING = re.compile(
     r"^\s*(?P<start>(?:\d{1,3}:)?\d{1,2}:\d{2}[.,]\d{1,3})\s*-->\s*"
     r"(?P<end>(?:\d{1,3}:)?\d{1,2}:\d{2}[.,]\d{1,3})(?:\s+.*)?$"
 )
-_LINE_BREAK = re.compile(r"\r\n?|\n")
 _VTT_BLOCKS = ("NOTE", "STYLE", "REGION")
 _WORDS_PER_SECOND = 2.5  # an average speaking rate, to place plain text on a timeline
 _GUESSED_SECONDS = 7.0  # the longest a subtitle usually stays on screen
@@ -45,7 +44,7 @@ class _Cue:
 
 def _lines(content: str) -> list[str]:
     """The lines of a file, split at CRLF, LF or a lone CR only (as WebVTT does), BOM removed."""
-    return _LINE_BREAK.split(content.lstrip("\ufeff"))
+    return content.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 def _seconds(timestamp: str) -> float:

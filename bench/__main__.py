@@ -4,6 +4,7 @@ import argparse
 import importlib
 
 BENCHMARKS = {
+    "abuse": "bench.abuse",
     "cleanup": "bench.cleanup",
     "coldstart": "bench.coldstart",
     "http": "bench.http",

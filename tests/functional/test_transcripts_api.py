@@ -13,8 +13,10 @@ from services.video_rag.service import VideoService
 from services.video_rag.youtube import YouTubeTranscriptSource
 from tests.conftest import scalar
 from tests.fakes.youtube import FakeYouTube
+from tests.real_data import CAPTIONS, EVAL_DEV, without_real_captions
 
 pytestmark = pytest.mark.asyncio
+
 
 SRT = "1\n00:00:01,000 --> 00:00:04,000\nThe {word} is here\n\n2\n00:01:05,000 --> 00:01:08,000\nAnd more\n"
 
@@ -55,6 +57,31 @@ async def test_upload_with_a_youtube_source_takes_its_id_and_deep_links(
     assert response.status_code == 201
     assert response.json()["video"]["video_id"] == video_id
     assert response.json()["video"]["url"] == f"https://www.youtube.com/watch?v={video_id}"
+
+
+@without_real_captions
+@pytest.mark.parametrize(
+    ("video_id", "duration"),
+    [("aircAruvnKk", 1105.64), ("IHZwWFHWa-w", 1207.46)],  # a cue in the middle, the last cue, ends before it starts
+)
+async def test_a_real_caption_file_is_stored_with_its_duration(
+    client: httpx.AsyncClient, session_id: str, video_id: str, duration: float
+) -> None:
+    content = (CAPTIONS / f"{video_id}.srt").read_text(encoding="utf-8")
+    listed = (EVAL_DEV / "videos.txt").read_text(encoding="utf-8").splitlines()
+    title, published_duration = next(
+        (row[3], row[2]) for row in (line.split("\t") for line in listed) if row[1:2] == [video_id]
+    )
+
+    response = await upload(
+        client, session_id, title=title, format="srt", content=content, source_url=f"https://youtu.be/{video_id}"
+    )
+
+    assert response.status_code == 201, response.text
+    video = response.json()["video"]
+    assert video["video_id"] == video_id and video["chunk_count"] >= duration // 60
+    assert video["duration_seconds"] == pytest.approx(duration)  # the end of its last cue
+    assert round(video["duration_seconds"]) == int(published_duration)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from itertools import pairwise
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,6 +12,27 @@ from services.video_rag.chunking import MAX_WINDOW_CHARS, Snippet, chunk_snippet
 def test_caption_text_is_cleaned() -> None:
     assert clean_caption("Tom &amp;amp; Jerry&#39;s <i>show</i>\n[Music] ♪♪ (applause) go") == "Tom & Jerry's show go"
     assert clean_caption("[Music]") == ""
+
+
+def test_a_stray_angle_bracket_before_a_tag_is_text() -> None:
+    assert clean_caption("if x < 3 then <i>y</i> grows") == "if x < 3 then y grows"
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        pytest.param("<" * 200_000, "<" * 200_000, id="< never closed"),
+        pytest.param("<a" * 100_000, "<a" * 100_000, id="<a never closed"),
+        pytest.param("<i>" + "<" * 200_000 + "x</i>", "<" * 200_000 + "x", id="< inside a tag"),
+        pytest.param("[" * 200_000, "[" * 200_000, id="[ never closed"),
+        pytest.param("(" * 200_000, "(" * 200_000, id="( never closed"),
+        pytest.param("(music " * 30_000, " ".join(["(music"] * 30_000), id="(music never closed"),
+        pytest.param("&#" * 100_000 + "&amp;" * 1000, "&#" * 100_000 + "&" * 1000, id="& and &# never ended"),
+        pytest.param("<i>[Music]</i> hi " * 20_000, " ".join(["hi"] * 20_000), id="many tags and cues"),
+    ],
+)
+def test_hostile_captions_are_cleaned_right(text: str, cleaned: str) -> None:
+    assert clean_caption(text) == cleaned
 
 
 def test_passages_follow_the_target_length_and_overlap() -> None:

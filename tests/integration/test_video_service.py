@@ -1,7 +1,6 @@
 """VideoService against the real database."""
 
 import secrets
-import uuid
 
 import pytest
 
@@ -45,4 +44,4 @@ async def test_without_an_embedding_provider_chunks_are_stored_for_full_text_sea
         )
         == 1
     )
-    assert uuid.UUID(str(session.id))
+    assert [view.video.video_id for view in await service.list_videos(session.id)] == [video_id]

@@ -28,6 +28,17 @@ def configure(**settings: object) -> None:
 def fake_openai_process(latency_seconds: float, dimensions: int = 1536, constant: bool = False) -> Iterator[str]:
     """The fake OpenAI-compatible server in its own process (its CPU is not the app's); yields its URL.
     `constant`: one vector for every text, so that the fake costs next to no CPU on this machine."""
+    arguments = ["--latency", str(latency_seconds), "--dimensions", str(dimensions)] + (
+        ["--constant"] if constant else []
+    )
+    with server_process("tests.fakes.openai_server", arguments) as url:
+        yield url
+
+
+@contextmanager
+def server_process(module: str, arguments: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
+    """`python -m <module> --port P <arguments>` (an OpenAI-compatible server that prints one line once
+    listening) in its own process; yields its URL."""
     import socket
     import subprocess
     import sys
@@ -36,13 +47,14 @@ def fake_openai_process(latency_seconds: float, dimensions: int = 1536, constant
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port),
-         "--latency", str(latency_seconds), "--dimensions", str(dimensions)] + (["--constant"] if constant else []),
+        [sys.executable, "-m", module, "--port", str(port), *arguments],
         stdout=subprocess.PIPE,
-    )  # fmt: skip
+        env={**os.environ, **(env or {})},
+    )
     try:
         assert process.stdout is not None
-        process.stdout.readline()  # it prints its URL once listening
+        if not process.stdout.readline():  # it prints its URL once listening
+            raise RuntimeError(f"{module} did not start")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()

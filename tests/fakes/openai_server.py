@@ -132,27 +132,32 @@ class FakeOpenAI:
             return Response('{"choices": [', content_type="application/json")
         return Response('{"error": {"message": "boom"}}', status=500, content_type="application/json")
 
+    def embed(self, texts: list[str], dimensions: int) -> tuple[list[np.ndarray], int]:
+        """The vectors of `texts` and the tokens they count: bags of hashed words here. A subclass may
+        answer a real model's (bench/embedding_server.py serves all-MiniLM-L6-v2 this way)."""
+        return [fake_embedding(text, dimensions) for text in texts], 0
+
     def _embeddings(self, request: Request) -> Response:
         body, failure = self._record(request)
         if failure is not None:
             return failure
-        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        texts = [str(text) for text in (body["input"] if isinstance(body["input"], list) else [body["input"]])]
         dimensions = self.dimensions + (3 if self.wrong_dimension else 0)
-        data = []
         base64_format = body.get("encoding_format") == "base64" and not self.float_vectors
-        for index, text in enumerate(texts):
-            if self.constant and base64_format:
-                encoded: Any = _constant_base64(dimensions)
-            else:
-                vector = fake_embedding(str(text), dimensions)
-                encoded = vector.tolist()
-                if base64_format:
-                    encoded = base64.b64encode(vector.astype("<f4").tobytes()).decode()
-            data.append({"object": "embedding", "index": index, "embedding": encoded})
+        encoded: list[Any]
+        if self.constant and base64_format:
+            encoded, tokens = [_constant_base64(dimensions)] * len(texts), 0
+        else:
+            vectors, tokens = self.embed(texts, dimensions)
+            encoded = [
+                base64.b64encode(vector.astype("<f4").tobytes()).decode() if base64_format else vector.tolist()
+                for vector in vectors
+            ]
+        data = [{"object": "embedding", "index": index, "embedding": vector} for index, vector in enumerate(encoded)]
         if self.reverse_order:
             data.reverse()
         payload = {"object": "list", "data": data, "model": body.get("model", "fake"),
-                   "usage": {"prompt_tokens": 0, "total_tokens": 0}}  # fmt: skip
+                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}  # fmt: skip
         return Response(json.dumps(payload), content_type="application/json")
 
     def _chat(self, request: Request) -> Response:

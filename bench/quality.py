@@ -307,7 +307,7 @@ def fresh_database(name: str) -> str:
     return asyncio.run(database_url_for(name))
 
 
-def run_all(videos: list[Video], questions: list[Question]) -> dict[str, Any]:
+def run_all(videos: list[Video], questions: list[Question], only: set[str]) -> dict[str, Any]:
     from tests.functional.test_devhost import running_devhost
 
     configure(EMBEDDING_DIMENSIONS=384)
@@ -328,12 +328,16 @@ def run_all(videos: list[Video], questions: list[Question]) -> dict[str, Any]:
             "OPENAI_EMBEDDING_MODEL": MODEL_NAME, "OPENAI_CHAT_MODEL": "cite-every-passage",
             "OPENAI_TIMEOUT_SECONDS": "300",
         }  # fmt: skip
-        with running_devhost(**hybrid) as base:
-            runs["app hybrid"] = asyncio.run(app_run(base, videos, questions))
-        with running_devhost(**(no_provider | app | {"PG_CONNECTION_STRING": full_text_db})) as base:
-            runs["app full text"] = asyncio.run(app_run(base, videos, questions))
-        added = [video for video in videos if runs["app hybrid"]["uploads"][video.video_id] is None]
-        runs["naive"] = naive_run(openai_url, added, questions)
+        if "app hybrid" in only:
+            with running_devhost(**hybrid) as base:
+                runs["app hybrid"] = asyncio.run(app_run(base, videos, questions))
+        if "app full text" in only:
+            with running_devhost(**(no_provider | app | {"PG_CONNECTION_STRING": full_text_db})) as base:
+                runs["app full text"] = asyncio.run(app_run(base, videos, questions))
+        if "naive" in only:
+            accepted = next(iter(runs.values()))["uploads"] if runs else {}
+            added = [video for video in videos if accepted.get(video.video_id) is None]
+            runs["naive"] = naive_run(openai_url, added, questions)
     return {name: score(questions, run) for name, run in runs.items()}
 
 
@@ -378,11 +382,12 @@ def table(pipelines: dict[str, Any], videos: list[Video], seconds: float) -> lis
 
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench quality")
-    parser.parse_args(argv)
+    parser.add_argument("--only", choices=PIPELINES, action="append", help="run only these pipelines (repeatable)")
+    args = parser.parse_args(argv)
     started = time.perf_counter()
     directory = dev_set_dir()
     videos, questions = load_dev_set(directory)
-    pipelines = run_all(videos, questions)
+    pipelines = run_all(videos, questions, set(args.only or PIPELINES))
     seconds = time.perf_counter() - started
     title = f"quality: {len(questions)} questions, {len(videos)} videos in one session, {MODEL_NAME} embeddings"
     print_table(title, table(pipelines, videos, seconds))

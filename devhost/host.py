@@ -3,7 +3,8 @@ triggers (their own routes, methods and route parameters) under the host's route
 its timer triggers on their NCRONTAB schedules.
 
 Only what this project uses is supported: HTTP triggers with an `$return` HTTP output, and timer
-triggers. Auth levels are not enforced, as with `func start`.
+triggers. Auth levels are not enforced, as with `func start`. Like Azure's front end, it appends the
+address a request came from to its X-Forwarded-For header (the app's rate limits count per client).
 """
 
 import asyncio
@@ -200,6 +201,9 @@ class DevHost:
             headers[name] = (
                 f"{headers[name]}, {value.decode('latin-1')}" if name in headers else value.decode("latin-1")
             )
+        if scope.get("client"):  # as Azure's front end does: the address the request came from, last
+            forwarded = [headers["x-forwarded-for"]] if "x-forwarded-for" in headers else []
+            headers["x-forwarded-for"] = ", ".join([*forwarded, scope["client"][0]])
         query = scope.get("query_string", b"").decode("latin-1")
         host = headers.get("host", "localhost")
         request = func.HttpRequest(

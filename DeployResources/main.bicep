@@ -81,6 +81,11 @@ param httpAuthLevel string = 'FUNCTION'
 param maxUrlsPerRequest int = 10
 param maxVideosPerSession int = 20
 param maxTranscriptSeconds int = 14400
+@description('X-Forwarded-For entries appended by trusted proxies: 1 for the Azure front end alone, 2 behind Front Door.')
+param trustedProxyCount int = 1
+@description('Spending limits of the whole app (0: unlimited): embedding tokens and chat model calls per UTC day.')
+param embeddingTokensPerDay int = 20000000
+param chatCallsPerDay int = 5000
 
 @description('Maximum number of instances of the Flex Consumption plan.')
 param maximumInstanceCount int = 40
@@ -214,6 +219,15 @@ var appSettings = {
   CHAT_TEMPERATURE: '0'
   CHAT_MAX_TOKENS: '800'
   CHAT_PROMPT_MAX_TOKENS: '4000'
+  TRUSTED_PROXY_COUNT: string(trustedProxyCount)
+  RATE_LIMIT_SESSIONS_PER_HOUR: '60'
+  RATE_LIMIT_VIDEOS_PER_HOUR: '100'
+  RATE_LIMIT_QUESTIONS_PER_MINUTE: '30'
+  RATE_LIMIT_QUESTIONS_PER_HOUR: '300'
+  EMBEDDING_TOKENS_PER_HOUR: '2000000'
+  EMBEDDING_TOKENS_PER_DAY: string(embeddingTokensPerDay)
+  CHAT_CALLS_PER_HOUR: '500'
+  CHAT_CALLS_PER_DAY: string(chatCallsPerDay)
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
   LANGCHAIN_CHAT_MESSAGE_TABLE_NAME: 'langchain_chat_message'
 }

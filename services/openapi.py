@@ -50,14 +50,14 @@ def operations() -> list[Operation]:
         Operation("/api/sessions", "post", "GetOrCreateSession",
                   "Resume a live session, or create a new one with a server-generated id",
                   {200: SessionResponse, 201: SessionResponse}, SessionRequest, body_required=False,
-                  errors=(400, 413), session=False),
+                  errors=(400, 413, 429), session=False),
         Operation("/api/sessions/current", "delete", "DeleteSession",
                   "Delete this session and everything that hangs off it", {204: "Deleted"}),
         Operation("/api/health", "get", "Health", "Liveness of the app and its database",
                   {200: HealthResponse, 503: HealthResponse}, session=False),
         Operation("/api/videos", "post", "SaveVideoTranscript",
                   "Add YouTube videos to this session: one result per URL, in order",
-                  {200: v.AddVideosResponse}, v.AddVideosRequest, errors=(400, 413)),
+                  {200: v.AddVideosResponse}, v.AddVideosRequest, errors=(400, 413, 429)),
         Operation("/api/videos", "get", "GetVideos", "This session's videos, oldest first", {200: v.VideosResponse}),
         Operation("/api/videos/{video_id}", "delete", "RemoveVideo", "Remove a video from this session",
                   {204: "Removed"}, errors=(404,)),
@@ -66,10 +66,10 @@ def operations() -> list[Operation]:
                   {201: v.VideoResponse}, v.UploadTranscriptRequest, errors=(400, 413, 429)),
         Operation("/api/chat", "post", "GetInference",
                   "Ask a question; the answer cites passages of the session's videos",
-                  {200: v.ChatResponse}, v.ChatRequest, errors=(400, 409, 413)),
+                  {200: v.ChatResponse}, v.ChatRequest, errors=(400, 409, 413, 429)),
         Operation("/api/search", "post", "SearchVideos",
                   "Find the moments of this session's videos that match a query (the retrieval chat uses)",
-                  {200: v.SearchResponse}, v.SearchRequest, errors=(400, 409, 413)),
+                  {200: v.SearchResponse}, v.SearchRequest, errors=(400, 409, 413, 429)),
         Operation("/api/chat/history", "get", "GetChatMessageHistory",
                   "This session's conversation, a page of its latest messages, oldest first",
                   {200: v.HistoryResponse}, query=v.HistoryQuery, errors=(400,)),
@@ -166,6 +166,12 @@ def openapi_document() -> dict[str, Any]:
             "content": {"application/json": {"schema": _ref("ErrorResponse")}},
         }
         for status, codes in error_codes().items()
+    }
+    error_responses["Error429"]["headers"] = {
+        "Retry-After": {
+            "description": "rate_limited: seconds until the window of the limit reached ends",
+            "schema": {"type": "integer", "minimum": 1},
+        }
     }
     return {
         "openapi": "3.1.0",

@@ -28,6 +28,19 @@ os.environ["OPENAI_BASE_URL"] = FAKE_OPENAI.base_url
 FAKE_OPENAI_KEY = "sk-test-key-not-a-secret"
 os.environ["OPENAI_KEY"] = FAKE_OPENAI_KEY
 os.environ.setdefault("OPENAI_MAX_RETRIES", "2")
+# Every test request comes from one address, and the database outlives a run: the rate and spending
+# limits are off (0) but in the tests of the limits, which set their own through `settings`.
+for name in (
+    "RATE_LIMIT_SESSIONS_PER_HOUR",
+    "RATE_LIMIT_VIDEOS_PER_HOUR",
+    "RATE_LIMIT_QUESTIONS_PER_MINUTE",
+    "RATE_LIMIT_QUESTIONS_PER_HOUR",
+    "EMBEDDING_TOKENS_PER_HOUR",
+    "EMBEDDING_TOKENS_PER_DAY",
+    "CHAT_CALLS_PER_HOUR",
+    "CHAT_CALLS_PER_DAY",
+):
+    os.environ.setdefault(name, "0")
 for name in (
     "AZURE_OPENAI_ENDPOINT",
     "YOUTUBE_PROXY_HTTP_URL",

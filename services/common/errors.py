@@ -15,6 +15,7 @@ class AppError(Exception):
     def __init__(self, message: str | None = None, *, details: Any = None) -> None:
         self.message = message or self.default_message
         self.details = details
+        self.headers: dict[str, str] = {}  # HTTP headers of the error answer (e.g. Retry-After)
         super().__init__(self.message)
 
 
@@ -51,6 +52,18 @@ class PayloadTooLargeError(AppError):
 
 class LimitExceededError(AppError):
     status, code, default_message = 429, "limit_exceeded", "A limit of this session was reached."
+
+
+class RateLimitedError(AppError):
+    """A rate limit of this client, or a spending limit of the whole service, is reached for now
+    (`services.common.limits`): retrying after `retry_after_seconds` can succeed."""
+
+    status, code, default_message = 429, "rate_limited", "Too many requests. Retry later."
+
+    def __init__(self, message: str | None = None, *, retry_after_seconds: int) -> None:
+        super().__init__(message, details={"retry_after_seconds": retry_after_seconds})
+        self.retry_after_seconds = retry_after_seconds
+        self.headers["Retry-After"] = str(retry_after_seconds)
 
 
 class ServiceUnavailableError(AppError):

@@ -140,7 +140,10 @@ def _where(exc: BaseException) -> str:
 
 def _error_to_response(exc: Exception, function: str) -> func.HttpResponse:
     if isinstance(exc, AppError):
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        for name, value in exc.headers.items():
+            response.headers[name] = value
+        return response
     if isinstance(exc, ValidationError):
         return error_response(400, "invalid_request", "The request is invalid.", validation_details(exc))
     if _is_database_unavailable(exc):

@@ -1,7 +1,10 @@
-"""The declarative base every Alembic-managed table derives from."""
+"""The declarative base every Alembic-managed table derives from, and the one table of `common`:
+the counters of the rate and spending limits (`services.common.limits`)."""
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, MetaData, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # Deterministic constraint names, so migrations and error mapping can refer to them.
 NAMING_CONVENTION = {
@@ -15,3 +18,15 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class RateCounter(Base):
+    """How much one client (or the whole service) has used of one limit in the current window, which
+    ends at `window_end`. One row per limit and client: the first count after a window ends starts the
+    next window in the same row; the cleanup timer deletes the rows of windows that have ended."""
+
+    __tablename__ = "rate_counter"
+
+    bucket: Mapped[str] = mapped_column(String(100), primary_key=True)  # the limit's setting [:client hash]
+    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int] = mapped_column(BigInteger)

@@ -117,6 +117,20 @@ class Settings(BaseSettings):
     chat_max_tokens: int = Field(800, ge=16, le=16_000)
     chat_prompt_max_tokens: int = Field(4000, ge=500, le=100_000)
 
+    # --- rate limits per client, spending limits of the whole service (0: unlimited) ----------
+    # How many right-most X-Forwarded-For entries were appended by proxies we trust: Azure's front
+    # end appends one (the address it was connected from); a proxy in front of it (Front Door, ...)
+    # that appends the client's address makes two. The entry that many from the right is the client.
+    trusted_proxy_count: int = Field(1, ge=1, le=10)
+    rate_limit_sessions_per_hour: int = Field(60, ge=0)
+    rate_limit_videos_per_hour: int = Field(100, ge=0)
+    rate_limit_questions_per_minute: int = Field(30, ge=0)
+    rate_limit_questions_per_hour: int = Field(300, ge=0)
+    embedding_tokens_per_hour: int = Field(2_000_000, ge=0)
+    embedding_tokens_per_day: int = Field(20_000_000, ge=0)
+    chat_calls_per_hour: int = Field(500, ge=0)
+    chat_calls_per_day: int = Field(5_000, ge=0)
+
     # --- observability ----------------------------------------------------------------------
     applicationinsights_connection_string: SecretStr | None = None
 

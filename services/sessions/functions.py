@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from services.common.http import endpoint, json_response, no_content, parse_body
+from services.common.limits import client_key, get_limits
 from services.common.settings import get_settings
 from services.common.telemetry import set_session
 from services.sessions.authorizer import require_session, session_id_from
@@ -33,7 +34,9 @@ def sessions() -> "SessionService":
     from services.sessions.service import SessionService
 
     dependents = [dependent for data in _session_data for dependent in data()]
-    return SessionService(SessionRepository(), database.transaction, get_settings(), dependents=dependents)
+    return SessionService(
+        SessionRepository(), database.transaction, get_settings(), dependents=dependents, limits=get_limits()
+    )
 
 
 @bp.function_name("GetOrCreateSession")
@@ -41,7 +44,7 @@ def sessions() -> "SessionService":
 @endpoint
 async def get_or_create_session(req: func.HttpRequest) -> func.HttpResponse:
     body = parse_body(req, SessionRequest, optional=True)
-    session, created = await sessions().get_or_create(body.session_id or session_id_from(req))
+    session, created = await sessions().get_or_create(body.session_id or session_id_from(req), client_key(req))
     set_session(session.id)
     return json_response(SessionResponse.of(session, created), 201 if created else 200)
 
@@ -64,4 +67,10 @@ async def delete_session(req: func.HttpRequest, session: "ActiveSession") -> fun
 )
 async def session_expire_timer(timer: func.TimerRequest) -> None:
     deleted = await sessions().delete_expired()
-    logger.info("session_expire_timer deleted %d expired sessions (past due: %s)", deleted, timer.past_due)
+    counters = await get_limits().delete_ended()  # not sessions' own, but this is the app's cleanup
+    logger.info(
+        "session_expire_timer deleted %d expired sessions and %d ended rate counters (past due: %s)",
+        deleted,
+        counters,
+        timer.past_due,
+    )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.database import Transaction
 from services.common.errors import SessionExpiredError, SessionInvalidError
+from services.common.limits import Limits
 from services.common.settings import Settings
 from services.sessions.repository import SessionRepository
 
@@ -55,9 +56,12 @@ class SessionService:
         settings: Settings,
         clock: Callable[[], datetime] = utcnow,
         dependents: Sequence[SessionDependent] = (),
+        limits: Limits | None = None,
     ) -> None:
-        """`dependents`: what is deleted with a session, beyond the session itself."""
+        """`dependents`: what is deleted with a session, beyond the session itself; `limits`: new
+        sessions are counted per client."""
         self._repository = repository
+        self._limits = limits
         self._dependents = dependents
         self._transaction = transaction
         self._settings = settings
@@ -71,18 +75,22 @@ class SessionService:
     def _sliding_ttl(self) -> timedelta | None:
         return self._ttl if self._settings.session_sliding_expiration else None
 
-    async def get_or_create(self, raw_id: str | None) -> tuple[ActiveSession, bool]:
-        """The live session named by `raw_id` (renewed), else a new one with a server-generated id."""
+    async def get_or_create(self, raw_id: str | None, client: str | None = None) -> tuple[ActiveSession, bool]:
+        """The live session named by `raw_id` (renewed), else a new one with a server-generated id,
+        counted against `client`'s rate limit first (None: no client's)."""
         session_id = parse_session_id(raw_id)
         now = self._clock()
-        async with self._transaction() as db:
-            row = None
-            if session_id is not None:
+        row = None
+        if session_id is not None:
+            async with self._transaction() as db:
                 row = await self._repository.touch(db, session_id, now, self._sliding_ttl)
-            created = row is None
-            if row is None:
-                row = await self._repository.create(db, uuid.uuid4(), now, self._ttl)
-        return ActiveSession(row.id, row.created_at, row.expires_at), created
+        if row is not None:
+            return ActiveSession(row.id, row.created_at, row.expires_at), False
+        if self._limits is not None:
+            await self._limits.reserve(client, sessions=1)
+        async with self._transaction() as db:
+            row = await self._repository.create(db, uuid.uuid4(), now, self._ttl)
+        return ActiveSession(row.id, row.created_at, row.expires_at), True
 
     async def authorize(self, session_id: uuid.UUID | None) -> ActiveSession:
         """The live session `session_id`, renewed when expiry is sliding. One round trip when it is live."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from services.common.database import Transaction
 from services.common.errors import InvalidRequestError, ServiceUnavailableError
+from services.common.limits import Limits, estimate_tokens
 from services.common.settings import Settings
 from services.video_rag import rag
 from services.video_rag.errors import NoVideosError
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 # Without a chat model to rewrite a follow-up, the previous question also ranks the passages, at this
 # weight against the question's own 1: it helps "and after that?" without drowning a new topic.
 PREVIOUS_QUESTION_WEIGHT = 0.5
+MAX_QUERY_CHARS = 2000  # of a follow-up rewritten by the chat model
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,9 @@ class ChatService:
         transaction: Transaction,
         settings: Settings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limits: Limits | None = None,
     ) -> None:
+        """`limits`: questions are counted per client, model calls against the service's budgets."""
         self._videos = videos
         self._history = history
         self._retriever = retriever
@@ -54,13 +58,18 @@ class ChatService:
         self._transaction = transaction
         self._settings = settings
         self._clock = clock
+        self._limits = limits
 
-    async def ask(self, session_id: uuid.UUID, question: str, video_ids: Sequence[str] | None) -> Answer:
+    async def ask(
+        self, session_id: uuid.UUID, question: str, video_ids: Sequence[str] | None, client: str | None = None
+    ) -> Answer:
+        """`client`: whose rate limits count this question (None: no client's)."""
         s = self._settings
         videos = await self._videos_of(session_id, video_ids)
         last = 2 * s.chat_history_turns  # a turn is a question and its answer
         async with self._transaction() as db:
             turns = await self._history.turns(db, session_id, last=last) if last else []
+        await self._reserve(client, question, turns, answer=True)
         queries = await self._queries(question, turns)
         passages = self._passages(await self._retriever.search(queries, videos, self._settings.retrieval_top_k), videos)
         if not passages:
@@ -80,10 +89,11 @@ class ChatService:
         return answer
 
     async def search(
-        self, session_id: uuid.UUID, query: str, video_ids: Sequence[str] | None, k: int
+        self, session_id: uuid.UUID, query: str, video_ids: Sequence[str] | None, k: int, client: str | None = None
     ) -> list[rag.Passage]:
         """The k best moments for `query`, best first, numbered from 1; nothing is remembered."""
         videos = await self._videos_of(session_id, video_ids)
+        await self._reserve(client, query, [], answer=False)
         return self._passages(await self._retriever.search([(query, 1.0)], videos, k), videos)
 
     async def _videos_of(self, session_id: uuid.UUID, video_ids: Sequence[str] | None) -> list["Video"]:
@@ -109,13 +119,25 @@ class ChatService:
     async def _queries(self, question: str, turns: list[Turn]) -> list[tuple[str, float]]:
         """What retrieval looks for, with weights: the question made understandable without the
         conversation by the chat model; without one, the question, and the previous one weighing less."""
-        if not turns:
-            return [(question, 1.0)]
-        if self._chat_model is not None:
+        if turns and self._chat_model is not None:
             rewritten = await self._complete(rag.rewrite_messages(question, [(t.role, t.content) for t in turns]))
-            return [(rewritten[:2000] or question, 1.0)]
-        previous = next((t.content for t in reversed(turns) if t.role == "user"), "")
-        return [(question, 1.0), (f"{previous} {question}", PREVIOUS_QUESTION_WEIGHT)]
+            return [(rewritten[:MAX_QUERY_CHARS] or question, 1.0)]
+        return _plain_queries(question, turns)
+
+    async def _reserve(self, client: str | None, question: str, turns: list[Turn], *, answer: bool) -> None:
+        """Counts a question (or a search: `answer=False`) against the client's rate limits, and what it
+        will use against the service's budgets, before any of it: the chat model's calls (a follow-up's
+        rewrite, the answer) and the tokens of the query embeddings (a rewritten question at its longest)."""
+        if self._limits is None:
+            return
+        generative = answer and self._chat_model is not None
+        tokens = None
+        if self._retriever.embeds and generative and turns:
+            tokens = estimate_tokens(["." * MAX_QUERY_CHARS])
+        elif self._retriever.embeds:
+            tokens = estimate_tokens([query for query, _ in _plain_queries(question, turns)])
+        calls = (2 if turns else 1) if generative else None
+        await self._limits.reserve(client, questions=1, chat_calls=calls, embedding_tokens=tokens)
 
     async def _complete(self, messages: list[tuple[str, str]]) -> str:
         assert self._chat_model is not None
@@ -150,3 +172,11 @@ class ChatService:
     async def clear_history(self, session_id: uuid.UUID) -> None:
         async with self._transaction() as db:
             await self._history.clear(db, session_id)
+
+
+def _plain_queries(question: str, turns: list[Turn]) -> list[tuple[str, float]]:
+    """The queries of a question without a chat model: the question, and the previous one weighing less."""
+    if not turns:
+        return [(question, 1.0)]
+    previous = next((t.content for t in reversed(turns) if t.role == "user"), "")
+    return [(question, 1.0), (f"{previous} {question}", PREVIOUS_QUESTION_WEIGHT)]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import azure.functions as func
 
 from services.common.http import endpoint, json_response, no_content, parse_body
+from services.common.limits import client_key, get_limits
 from services.common.settings import get_settings
 from services.sessions.authorizer import require_session
 from services.video_rag.schemas import (
@@ -45,7 +46,12 @@ def videos() -> "VideoService":
 
     settings = get_settings()
     return VideoService(
-        VideoRepository(), YouTubeTranscriptSource(settings), get_embeddings(settings), database.transaction, settings
+        VideoRepository(),
+        YouTubeTranscriptSource(settings),
+        get_embeddings(settings),
+        database.transaction,
+        settings,
+        limits=get_limits(),
     )
 
 
@@ -66,6 +72,7 @@ def chat() -> "ChatService":
         get_chat_model(settings),
         database.transaction,
         settings,
+        limits=get_limits(),
     )
 
 
@@ -83,7 +90,8 @@ def session_data() -> Sequence["SessionDependent"]:
 @require_session
 async def save_video_transcript(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
     body = parse_body(req, AddVideosRequest)
-    results = await videos().add_videos(session.id, body.urls, body.languages or get_settings().default_languages)
+    languages = body.languages or get_settings().default_languages
+    results = await videos().add_videos(session.id, body.urls, languages, client_key(req))
     return json_response(AddVideosResponse(videos=[VideoResultOut.of(result) for result in results]))
 
 
@@ -93,7 +101,7 @@ async def save_video_transcript(req: func.HttpRequest, session: "ActiveSession")
 @require_session
 async def save_transcript(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
     body = parse_body(req, UploadTranscriptRequest)
-    view = await videos().add_upload(session.id, body.upload())
+    view = await videos().add_upload(session.id, body.upload(), client_key(req))
     return json_response(VideoResponse(video=VideoOut.of(view)), 201)
 
 
@@ -121,7 +129,7 @@ async def remove_video(req: func.HttpRequest, session: "ActiveSession") -> func.
 @require_session
 async def get_inference(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
     body = parse_body(req, ChatRequest)
-    answer = await chat().ask(session.id, body.question, body.video_ids)
+    answer = await chat().ask(session.id, body.question, body.video_ids, client_key(req))
     sources = [SourceOut.model_validate(source, from_attributes=True) for source in answer.sources]
     return json_response(ChatResponse(answer=answer.answer, mode=answer.mode, sources=sources))
 
@@ -132,7 +140,7 @@ async def get_inference(req: func.HttpRequest, session: "ActiveSession") -> func
 @require_session
 async def search_videos(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
     body = parse_body(req, SearchRequest)
-    passages = await chat().search(session.id, body.query, body.video_ids, body.k)
+    passages = await chat().search(session.id, body.query, body.video_ids, body.k, client_key(req))
     return json_response(SearchResponse(results=[SearchResultOut.of(passage) for passage in passages]))
 
 

@@ -137,6 +137,11 @@ class Retriever:
         self._transaction = transaction
         self._settings = settings
 
+    @property
+    def embeds(self) -> bool:
+        """Whether a search embeds its queries (an embedding provider is configured)."""
+        return self._embeddings is not None
+
     async def search(self, queries: Sequence[tuple[str, float]], videos: Sequence[Video], k: int) -> list[Moment]:
         """The k best moments of `videos` for the weighted queries (the question, weight 1, and
         possibly what it follows up on, weighing less), best first."""

@@ -17,9 +17,11 @@ from services.common.errors import (
     ItemError,
     LimitExceededError,
     NotFoundError,
+    RateLimitedError,
     ServiceUnavailableError,
     SessionInvalidError,
 )
+from services.common.limits import Limits, estimate_tokens
 from services.common.settings import Settings
 from services.common.telemetry import span
 from services.video_rag.captions import parse_captions
@@ -113,13 +115,16 @@ class VideoService:
         transaction: Transaction,
         settings: Settings,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        limits: Limits | None = None,
     ) -> None:
+        """`limits`: videos are counted per client, embeddings against the service's budgets."""
         self._repository = repository
         self._transcripts = transcripts
         self._embeddings = embeddings
         self._transaction = transaction
         self._settings = settings
         self._clock = clock
+        self._limits = limits
 
     # --- queries ------------------------------------------------------------------------------
 
@@ -130,11 +135,12 @@ class VideoService:
     # --- YouTube videos -----------------------------------------------------------------------
 
     async def add_videos(
-        self, session_id: uuid.UUID, inputs: Sequence[str], languages: Sequence[str]
+        self, session_id: uuid.UUID, inputs: Sequence[str], languages: Sequence[str], client: str | None = None
     ) -> list[ItemResult]:
         """One result per input, in order. Videos are fetched, embedded and stored concurrently
         (bounded), each whole or not at all; then all are linked to the session in one short
-        transaction. One video's failure never affects the others."""
+        transaction. One video's failure never affects the others. `client`: whose rate limits count
+        the new videos (None: no client's)."""
         if len(inputs) > self._settings.max_urls_per_request:
             limit = self._settings.max_urls_per_request
             raise InvalidRequestError(
@@ -144,6 +150,7 @@ class VideoService:
             have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
         video_ids = [parse_video_id(raw) for raw in inputs]
         wanted, statuses = _within_room(video_ids, have, self._settings.max_videos_per_session - len(have))
+        await self._reserve_videos(client, wanted, languages)
         pending = wanted
         for _ in range(LINK_ATTEMPTS):  # a copy garbage-collected since it was found is stored again
             linked, pending = await self._link(session_id, wanted, await self._store_all(pending, languages))
@@ -171,6 +178,8 @@ class VideoService:
                     return await self._store_one(video_id, languages)
                 except ItemError as error:
                     return error
+                except RateLimitedError as error:  # the service's embedding budget ran out meanwhile
+                    return ItemError(RateLimitedError.code, error.message)
 
         keys = await asyncio.gather(*(store(video_id) for video_id in video_ids))
         return dict(zip(video_ids, keys, strict=True))
@@ -209,6 +218,20 @@ class VideoService:
         statuses |= {v: ItemError("limit_exceeded", LIMIT_MESSAGE) for v in over}
         return statuses, [v for v in video_ids if v in ready and ready[v] not in alive]
 
+    async def _reserve_videos(self, client: str | None, video_ids: Sequence[str], languages: Sequence[str]) -> None:
+        """Counts the new videos against the client's limit before any work; refused, counting nothing,
+        when some must be embedded and the service's embedding budget is already spent. Each video's
+        tokens are reserved when its transcript is known (`_prepare`)."""
+        if self._limits is None or not video_ids:
+            return
+        embeds = None
+        if self._embeddings is not None:
+            model = self._settings.embedding_model_id
+            async with self._transaction() as db:
+                stored = await self._repository.find_stored(db, video_ids, languages, model, YOUTUBE)
+            embeds = 0 if set(video_ids) - set(stored) else None
+        await self._limits.reserve(client, videos=len(video_ids), embedding_tokens=embeds)
+
     async def _fetch(self, video_id: str, languages: Sequence[str]) -> tuple[Transcript, tuple[str | None, str | None]]:
         """The transcript, and title and channel fetched at the same time (blocking calls, in threads)."""
         loop = asyncio.get_running_loop()
@@ -220,8 +243,9 @@ class VideoService:
 
     # --- uploads ------------------------------------------------------------------------------
 
-    async def add_upload(self, session_id: uuid.UUID, upload: Upload) -> SessionVideoView:
-        """Stores captions the client already has; they replace the session's copy of that video."""
+    async def add_upload(self, session_id: uuid.UUID, upload: Upload, client: str | None = None) -> SessionVideoView:
+        """Stores captions the client already has; they replace the session's copy of that video.
+        `client`: whose rate limits count it (None: no client's)."""
         # Parsing and chunking run in a worker thread: a large file never stalls the worker's other requests.
         snippets = await asyncio.to_thread(parse_captions, upload.format, upload.content)
         video_id = upload.youtube_id or upload_video_id(upload.content)
@@ -234,7 +258,12 @@ class VideoService:
             have = {view.video.video_id for view in await self._repository.session_videos(db, session_id)}
         self._check_room(video_id, have, len(have))
         about = About(video_id, upload.language_code, source, upload.title, source_url=upload.source_url)
-        prepared = None if stored is not None else await self._prepare_upload(about, snippets)
+        if stored is None:
+            prepared = await self._prepare_upload(about, snippets, client)
+        else:
+            prepared = None
+            if self._limits is not None:
+                await self._limits.reserve(client, videos=1)
         async with database.bulk_write_slot(), self._transaction() as db:
             if prepared is not None:
                 key = await self._repository.store(db, prepared.video, prepared.chunks, prepared.vectors)
@@ -255,10 +284,11 @@ class VideoService:
         if video_id not in have and count >= self._settings.max_videos_per_session:
             raise LimitExceededError(LIMIT_MESSAGE)
 
-    async def _prepare_upload(self, about: About, snippets: list[Snippet]) -> Prepared:
-        """`_prepare`, with its failures as the request's: nothing readable is 400, embeddings down 503."""
+    async def _prepare_upload(self, about: About, snippets: list[Snippet], client: str | None) -> Prepared:
+        """`_prepare`, with its failures as the request's: nothing readable is 400, embeddings down 503,
+        over a limit 429."""
         try:
-            return await self._prepare(about, snippets)
+            return await self._prepare(about, snippets, client, videos=1)
         except ItemError as error:
             if error.code == "upstream_error":
                 raise ServiceUnavailableError(error.message) from None
@@ -266,9 +296,13 @@ class VideoService:
 
     # --- shared steps -------------------------------------------------------------------------
 
-    async def _prepare(self, about: About, snippets: list[Snippet]) -> Prepared:
+    async def _prepare(
+        self, about: About, snippets: list[Snippet], client: str | None = None, videos: int | None = None
+    ) -> Prepared:
         """Passages and embeddings of a transcript, and its video row: all the work before the write.
-        Within the limits of a video: MAX_TRANSCRIPT_SECONDS long, MAX_CHUNKS_PER_VIDEO windows."""
+        Within the limits of a video: MAX_TRANSCRIPT_SECONDS long, MAX_CHUNKS_PER_VIDEO windows. The
+        embedding tokens are reserved before the embedding (with `videos` for the client's limit, in the
+        same count), or RateLimitedError."""
         s = self._settings
         if snippets and max(snippet.end for snippet in snippets) > s.max_transcript_seconds:
             raise ItemError("limit_exceeded", f"This video is longer than {s.max_transcript_seconds // 60} minutes.")
@@ -285,6 +319,9 @@ class VideoService:
             raise ItemError("no_transcript", "This transcript holds no text.")
         if len(chunks) > s.max_chunks_per_video:
             raise ItemError("limit_exceeded", f"This transcript makes more than {s.max_chunks_per_video} passages.")
+        if self._limits is not None:
+            tokens = estimate_tokens([c.text for c in chunks]) if self._embeddings is not None else None
+            await self._limits.reserve(client, videos=videos, embedding_tokens=tokens)
         vectors = None
         if self._embeddings is not None:
             try:

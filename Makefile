@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-heavy setup migrate browser lint typecheck check bench clean
+.PHONY: dev test test-heavy setup migrate browser pgbouncer lint typecheck check bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
@@ -31,7 +31,16 @@ browser:
 	    echo "chromium is not installed (sudo apt-get install chromium): the browser tests will be skipped"; \
 	  fi; }
 
-test: $(STAMP) browser
+# Debian's PgBouncer for the test of the app behind it in transaction pooling mode (skipped without it).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+	  else \
+	    echo "pgbouncer is not installed (sudo apt-get install pgbouncer): its test will be skipped"; \
+	  fi; }
+
+test: $(STAMP) browser pgbouncer
 	$(BIN)/python -m pytest
 
 test-heavy: $(STAMP) browser

@@ -99,6 +99,10 @@ def _new_engine() -> "AsyncEngine":
         pool_timeout=settings.db_connect_timeout_seconds,
         connect_args=connect_args,
     )
+    if settings.pg_entra_auth:
+        from services.common import entra
+
+        entra.use_as_password(engine, entra.EntraPassword(entra.default_credential()))
     return engine
 
 

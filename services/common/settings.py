@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(5, ge=1, le=100)
     db_max_overflow: int = Field(0, ge=0, le=100)
     pg_pgbouncer: bool = False
+    pg_entra_auth: bool = False
 
     # --- sessions -------------------------------------------------------------------------
     session_expire_minutes: int = Field(15, ge=1, le=60 * 24 * 365)

@@ -56,7 +56,7 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
-	for name in coldstart ingest retrieve cleanup http storage; do $(BIN)/python -m bench $$name || exit 1; done
+	for name in coldstart ingest retrieve cleanup http storage load; do $(BIN)/python -m bench $$name || exit 1; done
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

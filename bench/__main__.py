@@ -8,6 +8,7 @@ BENCHMARKS = {
     "coldstart": "bench.coldstart",
     "http": "bench.http",
     "ingest": "bench.ingest",
+    "load": "bench.load",
     "retrieve": "bench.retrieve",
     "storage": "bench.storage",
 }

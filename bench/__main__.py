@@ -9,6 +9,7 @@ BENCHMARKS = {
     "coldstart": "bench.coldstart",
     "http": "bench.http",
     "ingest": "bench.ingest",
+    "load": "bench.load",
     "quality": "bench.quality",
     "retrieve": "bench.retrieve",
     "storage": "bench.storage",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from services.common.per_loop import forget, of_this_loop
-from services.common.settings import ConfigurationError, get_settings
+from services.common.settings import ConfigurationError, Settings, get_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -83,25 +83,40 @@ def get_engine() -> "AsyncEngine":
 
 
 def _new_engine() -> "AsyncEngine":
+    """The process's connection budget is DB_POOL_SIZE + DB_MAX_OVERFLOW: a request that finds them
+    all busy waits DB_CONNECT_TIMEOUT_SECONDS for one, then fails (503, Retry-After)."""
     from sqlalchemy.ext.asyncio import create_async_engine
 
     settings = get_settings()
-    return create_async_engine(
+    connect_args: dict[str, Any] = {"connect_timeout": settings.db_connect_timeout_seconds}
+    if settings.pg_pgbouncer:  # transaction pooling: a prepared statement would outlive its server connection
+        connect_args["prepare_threshold"] = None
+    engine = create_async_engine(
         database_url(),
         pool_pre_ping=True,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_connect_timeout_seconds,
-        connect_args={"connect_timeout": settings.db_connect_timeout_seconds},
+        connect_args=connect_args,
     )
+    if settings.pg_entra_auth:
+        from services.common import entra
+
+        entra.use_as_password(engine, entra.EntraPassword(entra.default_credential()))
+    return engine
+
+
+def bulk_writers(settings: Settings) -> int:
+    """Long writes (a video's chunks) held at once by one process: half its connections, at least one."""
+    return max(1, (settings.db_pool_size + settings.db_max_overflow) // 2)
 
 
 @asynccontextmanager
 async def bulk_write_slot() -> AsyncIterator[None]:
-    """Waits for one of DB_POOL_SIZE places for long writes (a video's chunks) in this event loop, so
-    that they never hold every pooled connection: the overflow stays free for short statements, which
-    would otherwise wait for a connection beyond the pool timeout under many concurrent ingestions."""
-    async with of_this_loop("bulk_write_slots", lambda: asyncio.Semaphore(get_settings().db_pool_size)):
+    """Waits for one of `bulk_writers()` places for long writes (a video's chunks) in this event loop,
+    so that they never hold every connection: the others stay free for short statements, which would
+    otherwise wait for a connection beyond the pool timeout under many concurrent ingestions."""
+    async with of_this_loop("bulk_write_slots", lambda: asyncio.Semaphore(bulk_writers(get_settings()))):
         yield
 
 

@@ -33,6 +33,9 @@ invocation_id: ContextVar[str] = ContextVar("invocation_id", default="-")
 # nothing a session sees is kept by a browser or a shared cache.
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 
+# When a 503 (database busy or down, a model provider down) is worth retrying.
+RETRY_AFTER_SECONDS = 5
+
 # ISO 8601 with an explicit UTC offset ("+00:00"), as docs/API.md promises.
 Timestamp = Annotated[
     datetime,
@@ -118,10 +121,21 @@ def validation_details(exc: ValidationError) -> list[dict[str, str]]:
 
 
 def _is_database_unavailable(exc: BaseException) -> bool:
+    """The database cannot serve now, but may soon: unreachable, restarting, out of connections (the
+    pool's wait timed out, or PostgreSQL's "too many clients", SQLSTATE 53300), or a lost connection
+    (also on the raw psycopg connection of the chunk COPY)."""
     if isinstance(exc, ConnectionError | TimeoutError):
         return True
-    if "sqlalchemy" not in type(exc).__module__:
+    module = type(exc).__module__
+    if not module.startswith(("psycopg", "sqlalchemy")):
         return False
+    sqlstate = str(getattr(getattr(exc, "orig", exc), "sqlstate", None) or "")
+    if sqlstate.startswith(("08", "53", "57P")) or any(s in str(exc) for s in ("too many clients", "too many conn")):
+        return True
+    if module.startswith("psycopg"):
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
     import sqlalchemy.exc
 
     if isinstance(exc, sqlalchemy.exc.DBAPIError) and exc.connection_invalidated:
@@ -178,6 +192,8 @@ def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], Awa
             response = await handler(req)
         except Exception as exc:  # noqa: BLE001 - this is the one place errors are mapped
             response = _error_to_response(exc, context.function_name or handler.__name__)
+            if response.status_code == 503:
+                response.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         log_request(

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     pg_embedded_data_dir: str = ".data/pgdata"
     db_connect_timeout_seconds: int = Field(5, ge=1, le=120)
     db_pool_size: int = Field(5, ge=1, le=100)
+    db_max_overflow: int = Field(0, ge=0, le=100)
+    pg_pgbouncer: bool = False
+    pg_entra_auth: bool = False
 
     # --- sessions -------------------------------------------------------------------------
     session_expire_minutes: int = Field(15, ge=1, le=60 * 24 * 365)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-heavy setup migrate browser lint typecheck check bench clean
+.PHONY: dev test test-heavy setup migrate browser lint typecheck check package bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
@@ -46,8 +46,13 @@ typecheck: $(STAMP)
 
 check: lint typecheck test
 
+# The deploy package as deploy.yml builds it: what .funcignore lets through, listed; refused if it holds
+# a virtual environment, .git, tests, bench, devhost, .data or local.settings.json.
+package: $(STAMP)
+	$(BIN)/python .github/package.py --output dist/app.zip
+
 bench: $(STAMP)
 	for name in coldstart ingest retrieve cleanup http storage; do $(BIN)/python -m bench $$name || exit 1; done
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache dist

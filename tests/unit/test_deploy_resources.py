@@ -135,3 +135,18 @@ def test_deploy_logs_in_with_oidc_migrates_then_deploys() -> None:
     migrate = next(i for i, s in enumerate(steps) if "alembic upgrade head" in s.get("run", ""))
     ship = next(i for i, u in enumerate(uses) if u.startswith("Azure/functions-action@"))
     assert migrate < ship and steps[ship]["with"]["sku"] == "flexconsumption"
+
+
+def test_deploy_ships_the_checked_package_and_ci_builds_it_the_same_way() -> None:
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    steps = deploy["jobs"]["deploy"]["steps"]
+    build = next(i for i, s in enumerate(steps) if ".github/package.py" in s.get("run", ""))
+    ship = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("Azure/functions-action@"))
+    zip_path = re.search(r"--output \"\$RUNNER_TEMP/(\S+)\"", steps[build]["run"])
+
+    assert build < ship and zip_path
+    assert steps[ship]["with"]["package"] == "${{ runner.temp }}/" + zip_path.group(1)
+    assert steps[ship]["with"]["remote-build"] is True
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    assert "make package" in [step.get("run") for step in ci["jobs"]["test"]["steps"]]
+    assert ".github/package.py" in (ROOT / "Makefile").read_text()

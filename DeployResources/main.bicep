@@ -214,8 +214,17 @@ var appSettings = {
   CHAT_TEMPERATURE: '0'
   CHAT_MAX_TOKENS: '800'
   CHAT_PROMPT_MAX_TOKENS: '4000'
-  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
   LANGCHAIN_CHAT_MESSAGE_TABLE_NAME: 'langchain_chat_message'
+}
+
+// Read by the Functions host and its Python worker, not by the app (README "Observability"): with
+// host.json's "telemetryMode": "OpenTelemetry", the worker configures the Azure Monitor distro (package
+// azure-monitor-opentelemetry, in requirements.txt) before it imports the app, then exports our spans
+// and the records of the `services` loggers, under the host's trace of each request.
+var platformSettings = {
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+  PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: 'services'
 }
 
 module functionApp 'modules/functionapp.bicep' = {
@@ -228,7 +237,7 @@ module functionApp 'modules/functionapp.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     keyVaultName: keyVault.outputs.name
-    appSettings: appSettings
+    appSettings: union(appSettings, platformSettings)
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }

@@ -117,9 +117,6 @@ class Settings(BaseSettings):
     chat_max_tokens: int = Field(800, ge=16, le=16_000)
     chat_prompt_max_tokens: int = Field(4000, ge=500, le=100_000)
 
-    # --- observability ----------------------------------------------------------------------
-    applicationinsights_connection_string: SecretStr | None = None
-
     # --- LangChain --------------------------------------------------------------------------
     langchain_chat_message_table_name: str = "langchain_chat_message"
 
@@ -145,7 +142,6 @@ class Settings(BaseSettings):
         "azure_openai_api_key",
         "azure_openai_embedding_deployment",
         "azure_openai_chat_deployment",
-        "applicationinsights_connection_string",
         mode="before",
     )
     @classmethod

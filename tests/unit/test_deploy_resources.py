@@ -17,6 +17,14 @@ MAIN = (INFRA / "main.bicep").read_text()
 MODULES = {path.name: path.read_text() for path in (INFRA / "modules").glob("*.bicep")}
 ALL_BICEP = MAIN + "\n".join(MODULES.values())
 
+# App settings that the Functions host and its Python worker read, never the app: like FUNCTIONS_* and
+# AzureWebJobs*, they are not in services/common/settings.py (main.bicep's `platformSettings`).
+PLATFORM_SETTINGS = {
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+    "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
+    "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME",
+}
+
 
 def bicep_block(text: str, header: str) -> str:
     """The `{ ... }` body after `header`, by brace matching."""
@@ -150,3 +158,17 @@ def test_deploy_ships_the_checked_package_and_ci_builds_it_the_same_way() -> Non
     ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
     assert "make package" in [step.get("run") for step in ci["jobs"]["test"]["steps"]]
     assert ".github/package.py" in (ROOT / "Makefile").read_text()
+
+
+def test_the_workers_telemetry_is_on_through_platform_settings_and_host_json() -> None:
+    block = bicep_block(MAIN, "var platformSettings =")
+    provided = dict(re.findall(r"^\s*([A-Za-z][A-Za-z0-9_]+): (.+)$", block, re.M))
+    host = json.loads((ROOT / "host.json").read_text())
+
+    assert set(provided) == PLATFORM_SETTINGS and not PLATFORM_SETTINGS & set(setting_names())
+    assert provided["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "'true'"
+    assert provided["PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME"] == "'services'"
+    assert "appSettings: union(appSettings, platformSettings" in MAIN
+    assert host["telemetryMode"] == "OpenTelemetry"
+    assert "applicationInsights" not in host.get("logging", {})  # ignored in OpenTelemetry mode
+    assert re.search(r"^azure-monitor-opentelemetry==", (ROOT / "requirements.txt").read_text(), re.M)

@@ -41,5 +41,6 @@ $outputs = az deployment group create `
 
 Write-Host "Function App: $($outputs.AZURE_FUNCTION_APP_NAME.value)  $($outputs.SERVICE_API_URI.value)"
 Write-Host "PostgreSQL:   $($outputs.POSTGRES_HOST.value) / $($outputs.POSTGRES_DATABASE.value)"
-Write-Host 'Next: run the migrations (README, "Deploy"), then publish the code:'
+Write-Host "App's role:   $($outputs.POSTGRES_APP_ROLE.value)  pool per instance: $($outputs.DB_POOL_SIZE.value) + $($outputs.DB_MAX_OVERFLOW.value)"
+Write-Host 'Next: run the migrations, then grant_app_role.py (README, "Migrations"), then publish the code:'
 Write-Host "  func azure functionapp publish $($outputs.AZURE_FUNCTION_APP_NAME.value)"

@@ -1,6 +1,7 @@
 // Chat with YouTube videos: a production deployment on Azure.
 // Function App (Flex Consumption, Python 3.11, Linux) + storage + Application Insights / Log Analytics
-// + Azure Database for PostgreSQL Flexible Server (pgvector allow-listed) + Key Vault for the secrets.
+// + Azure Database for PostgreSQL Flexible Server (pgvector allow-listed; the app signs in with its
+// managed identity) + Key Vault for the secrets.
 // Use with `azd up` (azure.yaml at the repository root) or `DeployResources/deploy-functions-resources.ps1`.
 targetScope = 'resourceGroup'
 
@@ -38,6 +39,52 @@ param databaseName string = 'chat'
 
 @description('Public IP allowed to reach PostgreSQL besides Azure services (e.g. to run migrations); empty for none.')
 param clientIpAddress string = ''
+
+@description('The app signs in to PostgreSQL as its managed identity (a Microsoft Entra token, PG_ENTRA_AUTH) instead of with the administrator password, which then serves the migrations only.')
+param usePasswordlessPostgres bool = true
+
+// --- scale and database connections (README "Connections") -------------------------------------
+@description('Most on-demand instances of each Flex Consumption scale group (the HTTP functions; the timer has its own): 1 to 1000.')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 4
+
+@description('Memory of each instance, MB.')
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('HTTP requests one instance serves at once (set explicitly: the platform default depends on the memory and the language).')
+@minValue(1)
+@maxValue(200)
+param httpPerInstanceConcurrency int = 16
+
+@description('max_connections of the PostgreSQL server: 50 on Standard_B1ms, 429 on B2s, 859 on B2ms and D2ds_v5, 1718 on D4ds_v5 (README "Connections").')
+@minValue(25)
+@maxValue(5000)
+param postgresMaxConnections int = 50
+
+@description('Connections the server keeps for Azure (reserved_connections + superuser_reserved_connections): 15.')
+@minValue(0)
+@maxValue(100)
+param postgresReservedConnections int = 15
+
+@description('Connections kept free for the migrations and an operator.')
+@minValue(0)
+@maxValue(1000)
+param postgresSpareConnections int = 5
+
+@description('Azure\'s built-in PgBouncer (port 6432, transaction pooling; not on the Burstable tier). The app then connects to it (PG_PGBOUNCER).')
+param usePgBouncer bool = false
+
+@description('Client connections PgBouncer accepts (pgbouncer.max_client_conn).')
+@minValue(1)
+@maxValue(50000)
+param pgBouncerMaxClientConnections int = 5000
+
+@description('Server connections PgBouncer opens for the app\'s database and user (pgbouncer.default_pool_size).')
+@minValue(1)
+@maxValue(5000)
+param pgBouncerPoolSize int = 20
 
 // --- secrets the app may use (empty: not configured) -------------------------------------------
 @secure()
@@ -87,12 +134,6 @@ param trustedProxyCount int = 1
 param embeddingTokensPerDay int = 20000000
 param chatCallsPerDay int = 5000
 
-@description('Maximum number of instances of the Flex Consumption plan.')
-param maximumInstanceCount int = 40
-
-@allowed([512, 2048, 4096])
-param instanceMemoryMB int = 2048
-
 var tags = { 'azd-env-name': environmentName }
 var names = {
   logAnalytics: 'log-${environmentName}-${resourceToken}'
@@ -123,6 +164,22 @@ module storage 'modules/storage.bicep' = {
   }
 }
 
+// DB_POOL_SIZE and DB_MAX_OVERFLOW within the connection budget, or a failed deployment that says why.
+module connections 'modules/connections.bicep' = {
+  name: 'connections'
+  params: {
+    maximumInstanceCount: maximumInstanceCount
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+    postgresSkuTier: postgresSkuTier
+    postgresMaxConnections: postgresMaxConnections
+    postgresReservedConnections: postgresReservedConnections
+    postgresSpareConnections: postgresSpareConnections
+    usePgBouncer: usePgBouncer
+    pgBouncerMaxClientConnections: pgBouncerMaxClientConnections
+    pgBouncerPoolSize: pgBouncerPoolSize
+  }
+}
+
 module postgres 'modules/postgres.bicep' = {
   name: 'postgres'
   params: {
@@ -136,12 +193,24 @@ module postgres 'modules/postgres.bicep' = {
     storageSizeGB: postgresStorageSizeGB
     databaseName: databaseName
     clientIpAddress: clientIpAddress
+    activeDirectoryAuth: usePasswordlessPostgres
+    pgBouncer: {
+      enabled: connections.outputs.port == 6432 // after the budget check
+      maxClientConnections: pgBouncerMaxClientConnections
+      poolSize: pgBouncerPoolSize
+    }
   }
 }
 
+// Passwordless: the user is the app's Entra role (named after the app, postgres-entra-admin.bicep) and
+// the password a token the app gets for its identity; nothing secret, so no Key Vault secret.
+var pgAddress = '${postgres.outputs.fullyQualifiedDomainName}:${connections.outputs.port}/${databaseName}?sslmode=require'
+var pgPasswordlessConnectionString = 'postgresql://${uriComponent(names.functionApp)}@${pgAddress}'
+var pgPasswordConnectionString = 'postgresql://${uriComponent(postgresAdminLogin)}:${uriComponent(postgresAdminPassword)}@${pgAddress}'
+
 // Secrets live in Key Vault; the app settings only reference them (`@Microsoft.KeyVault(...)`).
 var secretValues = {
-  'pg-connection-string': 'postgresql://${uriComponent(postgresAdminLogin)}:${uriComponent(postgresAdminPassword)}@${postgres.outputs.fullyQualifiedDomainName}:5432/${databaseName}?sslmode=require'
+  'pg-connection-string': usePasswordlessPostgres ? '' : pgPasswordConnectionString
   'openai-key': openAiKey
   'embedding-key': embeddingKey
   'chat-key': chatKey
@@ -161,18 +230,18 @@ module keyVault 'modules/keyvault.bicep' = {
   }
 }
 
-func secretRef(vaultName string, secretName string, value string) string =>
-  empty(value) ? '' : '@Microsoft.KeyVault(VaultName=${vaultName};SecretName=${secretName})'
+// A secret's app setting: a reference to it in Key Vault, or empty when it is not set.
+var vaultRef = '@Microsoft.KeyVault(VaultName=${names.keyVault};SecretName='
 
 // Every setting the app reads (services/common/settings.py); a test checks that none is missing.
 var appSettings = {
-  PG_CONNECTION_STRING: secretRef(names.keyVault, 'pg-connection-string', secretValues['pg-connection-string'])
+  PG_CONNECTION_STRING: usePasswordlessPostgres ? pgPasswordlessConnectionString : '${vaultRef}pg-connection-string)'
+  PG_ENTRA_AUTH: string(usePasswordlessPostgres)
+  PG_PGBOUNCER: string(usePgBouncer)
   PG_EMBEDDED_DATA_DIR: '.data/pgdata'
   DB_CONNECT_TIMEOUT_SECONDS: '5'
-  DB_POOL_SIZE: '5'
-  DB_MAX_OVERFLOW: '0'
-  PG_PGBOUNCER: 'false'
-  PG_ENTRA_AUTH: 'false'
+  DB_POOL_SIZE: string(connections.outputs.dbPoolSize)
+  DB_MAX_OVERFLOW: string(connections.outputs.dbMaxOverflow)
   SESSION_EXPIRE_MINUTES: string(sessionExpireMinutes)
   SESSION_SLIDING_EXPIRATION: string(sessionSlidingExpiration)
   SESSION_CLEANUP_SCHEDULE: sessionCleanupSchedule
@@ -181,10 +250,10 @@ var appSettings = {
   HTTP_AUTH_LEVEL: httpAuthLevel
   MAX_REQUEST_BODY_BYTES: '1000000'
   TRANSCRIPT_LANGUAGES: transcriptLanguages
-  YOUTUBE_PROXY_HTTP_URL: secretRef(names.keyVault, 'youtube-proxy-http-url', youtubeProxyHttpUrl)
-  YOUTUBE_PROXY_HTTPS_URL: secretRef(names.keyVault, 'youtube-proxy-https-url', youtubeProxyHttpsUrl)
+  YOUTUBE_PROXY_HTTP_URL: empty(youtubeProxyHttpUrl) ? '' : '${vaultRef}youtube-proxy-http-url)'
+  YOUTUBE_PROXY_HTTPS_URL: empty(youtubeProxyHttpsUrl) ? '' : '${vaultRef}youtube-proxy-https-url)'
   WEBSHARE_PROXY_USERNAME: webshareProxyUsername
-  WEBSHARE_PROXY_PASSWORD: secretRef(names.keyVault, 'webshare-proxy-password', webshareProxyPassword)
+  WEBSHARE_PROXY_PASSWORD: empty(webshareProxyPassword) ? '' : '${vaultRef}webshare-proxy-password)'
   YOUTUBE_TIMEOUT_SECONDS: '20'
   MAX_URLS_PER_REQUEST: string(maxUrlsPerRequest)
   MAX_VIDEOS_PER_SESSION: string(maxVideosPerSession)
@@ -194,22 +263,22 @@ var appSettings = {
   CHUNK_TARGET_SECONDS: '20'
   CHUNK_TARGET_CHARS: '500'
   CHUNK_OVERLAP_SECONDS: '0'
-  OPENAI_KEY: secretRef(names.keyVault, 'openai-key', openAiKey)
+  OPENAI_KEY: empty(openAiKey) ? '' : '${vaultRef}openai-key)'
   OPENAI_BASE_URL: openAiBaseUrl
   EMBEDDING_PROVIDER: embeddingProvider
   EMBEDDING_BASE_URL: embeddingBaseUrl
-  EMBEDDING_KEY: secretRef(names.keyVault, 'embedding-key', embeddingKey)
+  EMBEDDING_KEY: empty(embeddingKey) ? '' : '${vaultRef}embedding-key)'
   OPENAI_EMBEDDING_MODEL: openAiEmbeddingModel
   CHAT_PROVIDER: chatProvider
   CHAT_BASE_URL: chatBaseUrl
-  CHAT_KEY: secretRef(names.keyVault, 'chat-key', chatKey)
+  CHAT_KEY: empty(chatKey) ? '' : '${vaultRef}chat-key)'
   OPENAI_CHAT_MODEL: openAiChatModel
   EMBEDDING_DIMENSIONS: string(embeddingDimensions)
   EMBEDDING_BATCH_SIZE: '256'
   OPENAI_MAX_RETRIES: '3'
   OPENAI_TIMEOUT_SECONDS: '60'
   AZURE_OPENAI_ENDPOINT: azureOpenAiEndpoint
-  AZURE_OPENAI_API_KEY: secretRef(names.keyVault, 'azure-openai-api-key', azureOpenAiApiKey)
+  AZURE_OPENAI_API_KEY: empty(azureOpenAiApiKey) ? '' : '${vaultRef}azure-openai-api-key)'
   AZURE_OPENAI_API_VERSION: azureOpenAiApiVersion
   AZURE_OPENAI_EMBEDDING_DEPLOYMENT: azureOpenAiEmbeddingDeployment
   AZURE_OPENAI_CHAT_DEPLOYMENT: azureOpenAiChatDeployment
@@ -231,8 +300,17 @@ var appSettings = {
   EMBEDDING_TOKENS_PER_DAY: string(embeddingTokensPerDay)
   CHAT_CALLS_PER_HOUR: '500'
   CHAT_CALLS_PER_DAY: string(chatCallsPerDay)
-  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
   LANGCHAIN_CHAT_MESSAGE_TABLE_NAME: 'langchain_chat_message'
+}
+
+// Read by the Functions host and its Python worker, not by the app (README "Observability"): with
+// host.json's "telemetryMode": "OpenTelemetry", the worker configures the Azure Monitor distro (package
+// azure-monitor-opentelemetry, in requirements.txt) before it imports the app, then exports our spans
+// and the records of the `services` loggers, under the host's trace of each request.
+var platformSettings = {
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
+  PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
+  PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: 'services'
 }
 
 module functionApp 'modules/functionapp.bicep' = {
@@ -245,9 +323,19 @@ module functionApp 'modules/functionapp.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     keyVaultName: keyVault.outputs.name
-    appSettings: appSettings
+    appSettings: union(appSettings, platformSettings)
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
+  }
+}
+
+module postgresEntraAdmin 'modules/postgres-entra-admin.bicep' = if (usePasswordlessPostgres) {
+  name: 'postgres-entra-admin'
+  params: {
+    serverName: postgres.outputs.name
+    principalId: functionApp.outputs.principalId
+    principalName: names.functionApp
   }
 }
 
@@ -258,5 +346,10 @@ output POSTGRES_HOST string = postgres.outputs.fullyQualifiedDomainName
 output POSTGRES_SERVER_NAME string = names.postgres
 output POSTGRES_DATABASE string = databaseName
 output POSTGRES_ADMIN_LOGIN string = postgresAdminLogin
+@description('The app\'s PostgreSQL role (its identity), which the migrations\' tables are granted to; empty with a password.')
+output POSTGRES_APP_ROLE string = usePasswordlessPostgres ? names.functionApp : ''
+output DB_POOL_SIZE int = connections.outputs.dbPoolSize
+output DB_MAX_OVERFLOW int = connections.outputs.dbMaxOverflow
+output DB_CONNECTIONS_AT_FULL_SCALE int = connections.outputs.connectionsAtFullScale
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName

@@ -11,6 +11,7 @@ param keyVaultName string
 param appSettings object
 param maximumInstanceCount int
 param instanceMemoryMB int
+param httpPerInstanceConcurrency int
 
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
@@ -18,6 +19,13 @@ var roles = {
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
 }
+
+// The host's storage through the app's identity, then the app's settings.
+var hostSettings = [
+  { name: 'AzureWebJobsStorage__accountName', value: storageAccountName }
+  { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
+]
+var settingList = [for item in items(appSettings): { name: item.key, value: item.value }]
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -28,6 +36,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_225: Zone redundancy of a Flex Consumption plan exists only in some regions and fails the deployment elsewhere; this template deploys to any region the plan supports. Turn it on (zoneRedundant) where the region has it.
   name: planName
   location: location
   tags: tags
@@ -42,6 +51,11 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_222: The app is a public HTTP API and serves the chat page to browsers: public access is its purpose (routes need a function key or a session).
+  // checkov:skip=CKV_AZURE_17: Browsers and API clients cannot present client certificates; requests are authorized by function keys and sessions.
+  // checkov:skip=CKV_AZURE_78: Flex Consumption has no FTP(S) at all, and ftpsState is one of the site properties that must not be set on it (Azure's "Flex Consumption plan deprecations").
+  // checkov:skip=CKV_AZURE_212: A serverless plan: instances come with demand (maximumInstanceCount); keeping some always ready would be paid around the clock.
+  // checkov:skip=CKV_AZURE_213: App Service health checks do not apply to Flex Consumption; GET /api/health answers for monitoring (database included).
   name: name
   location: location
   tags: tags
@@ -52,13 +66,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
-      appSettings: concat(
-        [
-          { name: 'AzureWebJobsStorage__accountName', value: storage.name }
-          { name: 'AzureWebJobsStorage__credential', value: 'managedidentity' }
-        ],
-        map(items(appSettings), item => { name: item.key, value: item.value })
-      )
+      http20Enabled: true
+      appSettings: concat(hostSettings, settingList)
     }
     functionAppConfig: {
       deployment: {
@@ -68,9 +77,15 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           authentication: { type: 'SystemAssignedIdentity' }
         }
       }
+      // The connection budget of main.bicep assumes these (README "Connections").
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'
@@ -103,4 +118,5 @@ resource vaultRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 output name string = site.name
+output principalId string = site.identity.principalId
 output uri string = 'https://${site.properties.defaultHostName}'

@@ -134,9 +134,6 @@ class Settings(BaseSettings):
     chat_calls_per_hour: int = Field(500, ge=0)
     chat_calls_per_day: int = Field(5_000, ge=0)
 
-    # --- observability ----------------------------------------------------------------------
-    applicationinsights_connection_string: SecretStr | None = None
-
     # --- LangChain --------------------------------------------------------------------------
     langchain_chat_message_table_name: str = "langchain_chat_message"
 
@@ -162,7 +159,6 @@ class Settings(BaseSettings):
         "azure_openai_api_key",
         "azure_openai_embedding_deployment",
         "azure_openai_chat_deployment",
-        "applicationinsights_connection_string",
         mode="before",
     )
     @classmethod

@@ -1,6 +1,9 @@
 """Observability: one JSON log line per request, and OpenTelemetry spans around the slow steps
-(transcript fetch, embedding, retrieval, model calls), exported to Application Insights when
-APPLICATIONINSIGHTS_CONNECTION_STRING is set (and nowhere when it is not)."""
+(transcript fetch, embedding, retrieval, model calls). Nothing here exports them: on Azure the Functions
+Python worker configures the Azure Monitor distro before it imports the app
+(PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY=true), so the spans of the global tracer provider and the
+records of the `services` loggers (PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME) go to Application Insights,
+as children of the host's request; elsewhere the tracer is OpenTelemetry's no-op one."""
 
 import hashlib
 import json
@@ -14,8 +17,6 @@ request_logger = logging.getLogger("services.requests")
 
 # The session of the current request, as a hash: logs never carry a raw session id.
 session_hash: ContextVar[str | None] = ContextVar("session_hash", default=None)
-
-_configured: dict[str, bool] = {}
 
 
 def hash_session_id(session_id: object) -> str:
@@ -42,20 +43,9 @@ def log_request(*, function: str, invocation_id: str, method: str, status: int, 
     )
 
 
-def configure_azure_monitor(connection_string: str | None) -> bool:
-    """Sends traces and logs to Application Insights; a no-op without a connection string."""
-    if not connection_string or _configured.get("azure_monitor"):
-        return False
-    from azure.monitor.opentelemetry import configure_azure_monitor as configure
-
-    configure(connection_string=connection_string, logger_name="services")
-    _configured["azure_monitor"] = True
-    return True
-
-
 @contextmanager
 def span(name: str, **attributes: Any) -> Iterator[None]:
-    """Times a step as an OpenTelemetry span (a no-op tracer unless Azure Monitor is configured)."""
+    """Times a step as a span of the global tracer provider (the worker's, on Azure; a no-op elsewhere)."""
     from opentelemetry import trace
 
     with trace.get_tracer("chat-with-videos").start_as_current_span(name, attributes=attributes):

@@ -263,6 +263,7 @@ var appSettings = {
   CHUNK_TARGET_SECONDS: '20'
   CHUNK_TARGET_CHARS: '500'
   CHUNK_OVERLAP_SECONDS: '0'
+  CHUNK_EMBED_FOLLOWING: '2'
   OPENAI_KEY: empty(openAiKey) ? '' : '${vaultRef}openai-key)'
   OPENAI_BASE_URL: openAiBaseUrl
   EMBEDDING_PROVIDER: embeddingProvider

@@ -27,6 +27,7 @@ class Credential(Protocol):
 
     def get_token(self, *scopes: str) -> Token: ...
 
+
 SCOPE = "https://ossrdbms-aad.database.windows.net/.default"
 RENEW_BEFORE_SECONDS = 300
 

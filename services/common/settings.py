@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     chunk_target_seconds: float = Field(20, gt=0, le=3600)
     chunk_target_chars: int = Field(500, ge=100, le=20_000)
     chunk_overlap_seconds: float = Field(0, ge=0, le=600)
+    chunk_embed_following: int = Field(2, ge=0, le=10)
 
     # --- OpenAI / Azure OpenAI / OpenAI-compatible -----------------------------------------
     # OPENAI_KEY and OPENAI_BASE_URL serve both embeddings and chat unless EMBEDDING_* / CHAT_* say

@@ -103,3 +103,10 @@ def _pieces(start: float, end: float, text: str) -> list[tuple[float, float, str
         offset = cut + 1 if cut < len(text) and text[cut] == " " else cut
     duration = max(end - start, 0.0)
     return [(start + duration * a / len(text), start + duration * b / len(text), text[a:b]) for a, b in pieces if b > a]
+
+
+def embedding_texts(chunks: list[Chunk], following: int) -> list[str]:
+    """What each window is embedded as: its text and that of the `following` windows after it, so that
+    a window's vector says what is said from its start on for a while (a few seconds of captions say
+    too little), while its start stays a precise moment to open the video at."""
+    return [" ".join(chunk.text for chunk in chunks[i : i + 1 + following]) for i in range(len(chunks))]

@@ -25,7 +25,7 @@ from services.common.limits import Limits, estimate_tokens
 from services.common.settings import Settings
 from services.common.telemetry import span
 from services.video_rag.captions import parse_captions
-from services.video_rag.chunking import Chunk, Snippet, chunk_snippets
+from services.video_rag.chunking import Chunk, Snippet, chunk_snippets, embedding_texts
 from services.video_rag.embeddings import EmbeddingError, embed_documents
 from services.video_rag.models import Video
 from services.video_rag.repository import SessionVideoView, VideoRepository
@@ -326,7 +326,8 @@ class VideoService:
         if self._embeddings is not None:
             try:
                 with span("embeddings.embed_chunks", chunks=len(chunks)):
-                    vectors = await embed_documents(self._embeddings, [c.text for c in chunks], s.embedding_dimensions)
+                    texts = embedding_texts(chunks, s.chunk_embed_following)
+                    vectors = await embed_documents(self._embeddings, texts, s.embedding_dimensions)
             except EmbeddingError as exc:
                 raise ItemError("upstream_error", str(exc)) from None
         video = Video(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.video_rag.chunking import MAX_WINDOW_CHARS, Snippet, chunk_snippets, clean_caption
+from services.video_rag.chunking import MAX_WINDOW_CHARS, Chunk, Snippet, chunk_snippets, clean_caption, embedding_texts
 
 
 def test_caption_text_is_cleaned() -> None:
@@ -98,3 +98,10 @@ def test_a_word_longer_than_the_window_cap_is_cut() -> None:
     chunks = chunk_snippets([Snippet("x" * 5000, 0, 10)], target_seconds=20, target_chars=500, overlap_seconds=0)
 
     assert [len(c.text) for c in chunks] == [2000, 2000, 1000]
+
+
+def test_a_window_is_embedded_with_the_text_of_the_windows_after_it() -> None:
+    chunks = [Chunk("one", 0, 10), Chunk("two", 10, 20), Chunk("three", 20, 30)]
+
+    assert embedding_texts(chunks, 1) == ["one two", "two three", "three"]
+    assert embedding_texts(chunks, 0) == ["one", "two", "three"]

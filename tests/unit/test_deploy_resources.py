@@ -24,6 +24,8 @@ PLATFORM_SETTINGS = {
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
     "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME",
 }
+
+
 # Set by the template for the app's side of the scale work (the pool's overflow, Entra sign-in, PgBouncer),
 # which adds them to services/common/settings.py on its own branch. Once that is merged, this set can go:
 # each of its names that the app reads is already checked like every other setting.

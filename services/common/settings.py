@@ -82,8 +82,8 @@ class Settings(BaseSettings):
     max_transcript_seconds: int = Field(4 * 3600, ge=60)
     max_chunks_per_video: int = Field(3000, ge=1, le=100_000)
     ingest_concurrency: int = Field(20, ge=1, le=100)
-    chunk_target_seconds: float = Field(20, gt=0, le=3600)
-    chunk_target_chars: int = Field(500, ge=100, le=20_000)
+    chunk_target_seconds: float = Field(10, gt=0, le=3600)
+    chunk_target_chars: int = Field(300, ge=100, le=20_000)
     chunk_overlap_seconds: float = Field(0, ge=0, le=600)
     chunk_embed_following: int = Field(2, ge=0, le=10)
 

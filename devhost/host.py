@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote
 
 import azure.functions as func
 from azure.functions.decorators.function_app import Function
@@ -175,8 +175,10 @@ class DevHost:
     # --- HTTP ---------------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The path comes decoded once by the server, as the Functions host decodes it: a route
+        # parameter sent as `a%2551` is `a%51`.
         method = scope["method"].upper()
-        route, route_params = self._match(unquote(scope["path"]), method)
+        route, route_params = self._match(scope["path"], method)
         if route is None:
             await _send_error(send, 404, "not_found", "No such route.")
             return
@@ -263,7 +265,7 @@ class DevHost:
 def _request_of(scope: Scope, route_params: dict[str, str], body: bytes) -> func.HttpRequest:
     headers = _headers_of(scope)
     query = scope.get("query_string", b"").decode("latin-1")
-    url = f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}{scope['path']}"
+    url = f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}{quote(scope['path'])}"
     return func.HttpRequest(
         method=scope["method"].upper(),
         url=f"{url}?{query}" if query else url,

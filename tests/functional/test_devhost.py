@@ -1,6 +1,7 @@
 """`python -m devhost` as a user runs it: a real HTTP server in its own process."""
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -11,11 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
+import azure.functions as func
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from devhost.host import DevHost
 from services.common.database import PROJECT_ROOT
+from tests.conftest import add_videos
+from tests.fakes.youtube import FakeYouTube
 
 
 def free_port() -> int:
@@ -128,3 +133,34 @@ def test_a_wrong_setting_fails_fast_naming_the_setting_and_not_its_value(setting
     assert name in result.stderr
     assert value not in result.stderr
     assert "hunter2" not in result.stderr
+
+
+async def test_a_route_parameter_is_the_path_decoded_once_like_the_functions_host() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="echo/{value}", methods=["GET"])
+    def echo(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(req.route_params["value"])
+
+    transport = httpx.ASGITransport(app=DevHost(app, timers=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+        percent = await http.get("/api/echo/dQw4w9WgXc%2551")
+        space = await http.get("/api/echo/a%20b")
+
+    assert percent.text == "dQw4w9WgXc%51"
+    assert space.text == "a b"
+
+
+async def test_a_video_id_encoded_twice_names_no_video(
+    client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube
+) -> None:
+    video_id = secrets.token_urlsafe(8)[:10] + "Q"
+    fake_youtube.add(video_id)
+    await add_videos(client, session_id, video_id)
+    headers = {"X-Session-Id": session_id}
+
+    removed = await client.delete(f"/api/videos/{video_id[:-1]}%2551", headers=headers)  # %25 is "%", %51 "Q"
+    listed = (await client.get("/api/videos", headers=headers)).json()["videos"]
+
+    assert removed.status_code == 404
+    assert [video["video_id"] for video in listed] == [video_id]

@@ -1,5 +1,5 @@
-"""`python -m devhost [--host H] [--port P]`: serves function_app.app at http://H:P/api/... and runs
-its timers, with the app settings of local.settings.json, like `func start`."""
+"""`python -m devhost [--host H] [--port P] [--verbose]`: serves function_app.app at http://H:P/api/...
+and runs its timers, with the app settings of local.settings.json, like `func start`."""
 
 import argparse
 import importlib
@@ -15,13 +15,13 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=7071)
-    parser.add_argument("--settings", type=Path, default=PROJECT_ROOT / "local.settings.json")
-    args = parser.parse_args()
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args()
+    # Quiet unless --verbose: the embedded database (logger `pgserver`) logs every command it runs with
+    # its output, and Alembic (`alembic.runtime.*`) every plugin and revision, all at INFO.
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     load_local_settings(args.settings)  # before the app reads its settings at import
 
     from services.common.database import database_url
@@ -31,16 +31,43 @@ def main() -> None:
     host_json = json.loads((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"))
     route_prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
     devhost = DevHost(app, route_prefix=route_prefix, directory=str(PROJECT_ROOT))
+    if args.verbose:
+        log_routes(devhost, args.host, args.port)
+    print(banner(args.host, args.port, route_prefix), flush=True)
+    uvicorn.run(devhost, host=args.host, port=args.port, lifespan="on", log_level="warning")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7071)
+    parser.add_argument("--settings", type=Path, default=PROJECT_ROOT / "local.settings.json")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log the embedded database, migrations, routes and requests"
+    )
+    return parser.parse_args()
+
+
+def log_routes(devhost: DevHost, host: str, port: int) -> None:
     for route in devhost.routes:
         logging.getLogger("devhost").info(
             "%s: [%s] http://%s:%d%s",
             name_of(route.function),
             ",".join(sorted(route.methods)),
-            args.host,
-            args.port,
+            host,
+            port,
             route.template,
         )
-    uvicorn.run(devhost, host=args.host, port=args.port, lifespan="on", log_level="warning")
+
+
+def banner(host: str, port: int, route_prefix: str) -> str:
+    browse = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::1", "::") else host  # noqa: S104 - a name to show
+    base = f"http://{f'[{browse}]' if ':' in browse else browse}:{port}/{route_prefix}".rstrip("/")
+    return (
+        f"devhost: serving function_app on {host}:{port} ({base})\n"
+        f"chat page: {base}/app\n"
+        "stop: Ctrl-C; more detail: --verbose"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`python -m devhost` as a user runs it: a real HTTP server in its own process."""
+"""devhost: `python -m devhost` as a user runs it (a real HTTP server in its own process), and the
+requests it hands to the functions."""
 
 import os
 import secrets
@@ -10,7 +11,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
 
 import azure.functions as func
 import httpx
@@ -29,35 +33,62 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def devhost_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "devhost", "--port", str(port), "--settings", "/nonexistent"]
+
+
+@dataclass
+class Devhost:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: IO[bytes]
+
+    def output(self) -> str:
+        """What it printed so far, on stdout and stderr."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+
 @contextmanager
-def running_devhost(**settings: str) -> Iterator[str]:
+def devhost_process(**settings: str) -> Iterator[Devhost]:
+    """`python -m devhost` on a free port, once it answers; SIGTERM at the end if it still runs."""
     port = free_port()
     env = {**os.environ, **settings}
     with tempfile.TemporaryFile() as log:  # a pipe nobody reads would block the server once full
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--port", str(port), "--settings", "/nonexistent"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        base_url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(devhost_command(port), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
+        devhost = Devhost(process, f"http://127.0.0.1:{port}", log)
         try:
             deadline = time.monotonic() + 60
             while True:
                 if process.poll() is not None:
-                    log.seek(0)
-                    raise AssertionError(log.read().decode(errors="replace")[-3000:])
+                    raise AssertionError(devhost.output()[-3000:])
                 try:
-                    httpx.get(f"{base_url}/api/openapi.json", timeout=1)
+                    httpx.get(f"{devhost.url}/api/openapi.json", timeout=1)
                     break
                 except httpx.TransportError:
                     assert time.monotonic() < deadline, "devhost did not start"
                     time.sleep(0.1)
-            yield base_url
+            yield devhost
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+@contextmanager
+def running_devhost(**settings: str) -> Iterator[str]:
+    with devhost_process(**settings) as devhost:
+        yield devhost.url
+
+
+def embedded_database(data_dir: Path) -> dict[str, str]:
+    """Settings for a devhost with its own embedded PostgreSQL in `data_dir`."""
+    return {"PG_CONNECTION_STRING": "", "PG_EMBEDDED_DATA_DIR": str(data_dir)}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedded database's data for this module's devhosts, each of which starts and stops it."""
+    return tmp_path_factory.mktemp("devhost") / "pgdata"
 
 
 def wait_until(condition, seconds: float = 30) -> bool:
@@ -133,6 +164,20 @@ def test_a_wrong_setting_fails_fast_naming_the_setting_and_not_its_value(setting
     assert name in result.stderr
     assert value not in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_by_default_it_says_where_it_serves_and_how_to_stop_and_nothing_more(data_dir: Path) -> None:
+    with devhost_process(**embedded_database(data_dir)) as devhost:
+        health = httpx.get(f"{devhost.url}/api/health", timeout=10)
+        output = devhost.output()
+
+    port = devhost.url.rsplit(":", 1)[1]
+    assert health.status_code == 200
+    assert output.splitlines() == [
+        f"devhost: serving function_app on 127.0.0.1:{port} (http://localhost:{port}/api)",
+        f"chat page: http://localhost:{port}/api/app",
+        "stop: Ctrl-C; more detail: --verbose",
+    ]
 
 
 async def test_a_route_parameter_is_the_path_decoded_once_like_the_functions_host() -> None:

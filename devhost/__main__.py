@@ -2,9 +2,12 @@
 and runs its timers, with the app settings of local.settings.json, like `func start`."""
 
 import argparse
+import errno
 import importlib
 import json
 import logging
+import socket
+import sys
 from pathlib import Path
 
 import uvicorn
@@ -16,6 +19,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     args = parse_args()
+    listener = listen(args.host, args.port)
     # Quiet unless --verbose: the embedded database (logger `pgserver`) logs every command it runs with
     # its output, and Alembic (`alembic.runtime.*`) every plugin and revision, all at INFO.
     logging.basicConfig(
@@ -34,7 +38,8 @@ def main() -> None:
     if args.verbose:
         log_routes(devhost, args.host, args.port)
     print(banner(args.host, args.port, route_prefix), flush=True)
-    uvicorn.run(devhost, host=args.host, port=args.port, lifespan="on", log_level="warning")
+    config = uvicorn.Config(devhost, host=args.host, port=args.port, lifespan="on", log_level="warning")
+    uvicorn.Server(config).run(sockets=[listener])
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,6 +51,22 @@ def parse_args() -> argparse.Namespace:
         "-v", "--verbose", action="store_true", help="log the embedded database, migrations, routes and requests"
     )
     return parser.parse_args()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, listening from now on: a busy port stops devhost here, before the
+    embedded database starts. Connections made while the app starts wait in the backlog."""
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart need not wait for TIME_WAIT
+    try:
+        listener.bind((host, port))
+        listener.listen()
+    except OSError as exc:
+        listener.close()
+        if exc.errno == errno.EADDRINUSE:
+            sys.exit(f"port {port} is in use: stop the other devhost or pass --port")
+        raise
+    return listener
 
 
 def log_routes(devhost: DevHost, host: str, port: int) -> None:

@@ -180,6 +180,27 @@ def test_by_default_it_says_where_it_serves_and_how_to_stop_and_nothing_more(dat
     ]
 
 
+def test_a_busy_port_fails_at_once_in_one_line_before_the_database_starts(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+
+        result = subprocess.run(
+            devhost_command(port),
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **embedded_database(tmp_path / "pgdata")},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    assert result.returncode != 0
+    assert result.stderr == f"port {port} is in use: stop the other devhost or pass --port\n"
+    assert result.stdout == ""
+    assert not (tmp_path / "pgdata").exists()
+
+
 async def test_a_route_parameter_is_the_path_decoded_once_like_the_functions_host() -> None:
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 

@@ -3,22 +3,29 @@ and runs its timers, with the app settings of local.settings.json, like `func st
 
 import argparse
 import errno
+import functools
 import importlib
 import json
 import logging
+import signal
 import socket
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
 from devhost.host import DevHost, load_local_settings, name_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def main() -> None:
     args = parse_args()
+    stop_on_signals()
     listener = listen(args.host, args.port)
     # Quiet unless --verbose: the embedded database (logger `pgserver`) logs every command it runs with
     # its output, and Alembic (`alembic.runtime.*`) every plugin and revision, all at INFO.
@@ -30,7 +37,8 @@ def main() -> None:
 
     from services.common.database import database_url
 
-    database_url()  # the embedded database, when it is the one configured, starts and migrates now
+    with signals_held():
+        database_url()  # the embedded database, when it is the one configured, starts and migrates now
     app = importlib.import_module("function_app").app
     host_json = json.loads((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"))
     route_prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
@@ -39,7 +47,9 @@ def main() -> None:
         log_routes(devhost, args.host, args.port)
     print(banner(args.host, args.port, route_prefix), flush=True)
     config = uvicorn.Config(devhost, host=args.host, port=args.port, lifespan="on", log_level="warning")
-    uvicorn.Server(config).run(sockets=[listener])
+    server = uvicorn.Server(config)
+    stop_on_signals(server)
+    server.run(sockets=[listener])
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,6 +61,45 @@ def parse_args() -> argparse.Namespace:
         "-v", "--verbose", action="store_true", help="log the embedded database, migrations, routes and requests"
     )
     return parser.parse_args()
+
+
+def stop_on_signals(server: uvicorn.Server | None = None) -> None:
+    """SIGINT, SIGTERM and SIGHUP end devhost with a normal interpreter exit, so that the embedded
+    PostgreSQL it started stops too (pgserver stops it at exit, `cleanup_mode="stop"`); by default
+    SIGTERM and SIGHUP would end the process on the spot. While `server` serves, it shuts down
+    gracefully first (uvicorn does so itself on SIGINT and SIGTERM) and the signal comes again."""
+    handler = functools.partial(_stop, server)
+    for number in STOP_SIGNALS:
+        signal.signal(number, handler)
+
+
+def _stop(server: uvicorn.Server | None, number: int, frame: FrameType | None) -> None:
+    if server is not None and not server.should_exit:
+        server.handle_exit(number, frame)  # uvicorn raises the signal again once it has stopped
+    else:
+        raise SystemExit(128 + number)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Holds back the first stop signal until the block is over, then acts on it; a second one
+    exits at once. For the embedded database's start: a data directory whose initdb was cut short
+    never starts."""
+    held: list[int] = []
+
+    def hold(number: int, frame: FrameType | None) -> None:
+        if held:
+            raise SystemExit(128 + number)
+        held.append(number)
+
+    previous = {number: signal.signal(number, hold) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if held:
+            signal.raise_signal(held[0])
 
 
 def listen(host: str, port: int) -> socket.socket:

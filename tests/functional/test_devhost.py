@@ -3,6 +3,7 @@ requests it hands to the functions."""
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -78,6 +79,16 @@ def devhost_process(**settings: str) -> Iterator[Devhost]:
 def running_devhost(**settings: str) -> Iterator[str]:
     with devhost_process(**settings) as devhost:
         yield devhost.url
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, which an init that reaps nothing may keep, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(") ", 1)[-1][:1] != "Z"
 
 
 def embedded_database(data_dir: Path) -> dict[str, str]:
@@ -199,6 +210,46 @@ def test_a_busy_port_fails_at_once_in_one_line_before_the_database_starts(tmp_pa
     assert result.stderr == f"port {port} is in use: stop the other devhost or pass --port\n"
     assert result.stdout == ""
     assert not (tmp_path / "pgdata").exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_stops_the_embedded_database_devhost_started(data_dir: Path, stop: signal.Signals) -> None:
+    with devhost_process(**embedded_database(data_dir)) as devhost:
+        health = httpx.get(f"{devhost.url}/api/health", timeout=10)
+        postgres = int((data_dir / "postmaster.pid").read_text().split()[0])
+        try:
+            devhost.process.send_signal(stop)
+            exit_code = devhost.process.wait(timeout=30)
+        finally:
+            if running(postgres):  # not left behind by a failing run
+                os.kill(postgres, signal.SIGQUIT)
+
+    assert health.status_code == 200
+    assert exit_code == 128 + stop
+    assert not running(postgres)
+    assert not (data_dir / "postmaster.pid").exists()
+
+
+def test_a_stop_signal_while_the_database_starts_waits_for_it_then_stops_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "pgdata"
+    process = subprocess.Popen(
+        devhost_command(free_port()),
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **embedded_database(data_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: data_dir.exists() and any(data_dir.iterdir()), 60)  # initdb at work
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=60)
+    finally:
+        process.kill()
+
+    assert exit_code == 128 + signal.SIGTERM
+    assert not (data_dir / "postmaster.pid").exists()
+    with running_devhost(**embedded_database(data_dir)) as url:  # initdb was not cut short
+        assert httpx.get(f"{url}/api/health", timeout=10).status_code == 200
 
 
 async def test_a_route_parameter_is_the_path_decoded_once_like_the_functions_host() -> None:

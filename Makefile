@@ -32,8 +32,9 @@ setup: $(INSTALLED)
 migrate: setup
 	$(BIN)/alembic upgrade head
 
-dev: migrate
-	$(BIN)/python -m devhost
+# devhost migrates in its own process, after it has taken its port: a second `make dev` stops at once.
+dev: setup
+	$(BIN)/python -m devhost --migrate
 
 # Debian's Chromium for the browser tests (tests/browser), installed once; never downloaded by a test tool.
 browser:

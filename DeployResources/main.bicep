@@ -275,7 +275,7 @@ var appSettings = {
   CHAT_KEY: empty(chatKey) ? '' : '${vaultRef}chat-key)'
   OPENAI_CHAT_MODEL: openAiChatModel
   EMBEDDING_DIMENSIONS: string(embeddingDimensions)
-  EMBEDDING_BATCH_SIZE: '256'
+  EMBEDDING_BATCH_SIZE: '1024'
   OPENAI_MAX_RETRIES: '3'
   OPENAI_TIMEOUT_SECONDS: '60'
   AZURE_OPENAI_ENDPOINT: azureOpenAiEndpoint

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote
 
 import azure.functions as func
 from azure.functions.decorators.function_app import Function
@@ -175,55 +175,22 @@ class DevHost:
     # --- HTTP ---------------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = unquote(scope["path"])
+        # The path comes decoded once by the server, as the Functions host decodes it: a route
+        # parameter sent as `a%2551` is `a%51`.
         method = scope["method"].upper()
-        route, route_params = self._match(path, method)
+        route, route_params = self._match(scope["path"], method)
         if route is None:
-            await _send(
-                send,
-                404,
-                [(b"content-type", b"application/json")],
-                _error_body("not_found", "No such route."),
-            )
+            await _send_error(send, 404, "not_found", "No such route.")
             return
         body = await _read_body(receive)
         if body is None:
-            await _send(
-                send,
-                413,
-                [(b"content-type", b"application/json")],
-                _error_body("payload_too_large", "The request body is too large."),
-            )
+            await _send_error(send, 413, "payload_too_large", "The request body is too large.")
             return
-        headers: dict[str, str] = {}
-        for key, value in scope["headers"]:
-            name = key.decode("latin-1").lower()
-            headers[name] = (
-                f"{headers[name]}, {value.decode('latin-1')}" if name in headers else value.decode("latin-1")
-            )
-        if scope.get("client"):  # as Azure's front end does: the address the request came from, last
-            forwarded = [headers["x-forwarded-for"]] if "x-forwarded-for" in headers else []
-            headers["x-forwarded-for"] = ", ".join([*forwarded, scope["client"][0]])
-        query = scope.get("query_string", b"").decode("latin-1")
-        host = headers.get("host", "localhost")
-        request = func.HttpRequest(
-            method=method,
-            url=f"{scope.get('scheme', 'http')}://{host}{scope['path']}{'?' + query if query else ''}",
-            headers=headers,
-            params=dict(parse_qsl(query, keep_blank_values=True)),
-            route_params=route_params,
-            body=body,
-        )
         try:
-            response = await invoke(route.function, request, self.directory)
+            response = await invoke(route.function, _request_of(scope, route_params, body), self.directory)
         except Exception as exc:  # noqa: BLE001 - the host answers 500 for a function that raised
             logger.error("function %s raised %s", name_of(route.function), type(exc).__name__)
-            await _send(
-                send,
-                500,
-                [(b"content-type", b"application/json")],
-                _error_body("internal_error", "The function failed."),
-            )
+            await _send_error(send, 500, "internal_error", "The function failed.")
             return
         await self._send_response(send, response)
 
@@ -295,6 +262,32 @@ class DevHost:
             logger.error("timer %s failed: %s", name, type(exc).__name__)
 
 
+def _request_of(scope: Scope, route_params: dict[str, str], body: bytes) -> func.HttpRequest:
+    headers = _headers_of(scope)
+    query = scope.get("query_string", b"").decode("latin-1")
+    url = f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}{quote(scope['path'])}"
+    return func.HttpRequest(
+        method=scope["method"].upper(),
+        url=f"{url}?{query}" if query else url,
+        headers=headers,
+        params=dict(parse_qsl(query, keep_blank_values=True)),
+        route_params=route_params,
+        body=body,
+    )
+
+
+def _headers_of(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-case name; a repeated header's values joined by ", "."""
+    headers: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        name, text = key.decode("latin-1").lower(), value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {text}" if name in headers else text
+    if scope.get("client"):  # as Azure's front end does: the address the request came from, last
+        forwarded = [headers["x-forwarded-for"]] if "x-forwarded-for" in headers else []
+        headers["x-forwarded-for"] = ", ".join([*forwarded, scope["client"][0]])
+    return headers
+
+
 async def _read_body(receive: Receive) -> bytes | None:
     chunks, size = [], 0
     while True:
@@ -308,8 +301,9 @@ async def _read_body(receive: Receive) -> bytes | None:
             return b"".join(chunks)
 
 
-def _error_body(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    await _send(send, status, [(b"content-type", b"application/json")], body)
 
 
 async def _send(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:

@@ -58,7 +58,7 @@ def start_embedded_database() -> str:
                 except ImportError:
                     raise ConfigurationError(
                         "PG_CONNECTION_STRING is not set and the embedded database (package pgserver, "
-                        "in requirements-dev.txt) is not installed"
+                        "in requirements-local.txt) is not installed"
                     ) from None
                 server = pgserver.get_server(data_dir, cleanup_mode="stop")
             _embedded.update(server=server, url=server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1))

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     chat_key: SecretStr | None = None
     openai_chat_model: str = "gpt-4o-mini"
     embedding_dimensions: int = Field(1536, ge=2, le=16_000)
-    embedding_batch_size: int = Field(256, ge=1, le=2048)
+    embedding_batch_size: int = Field(1024, ge=1, le=2048)
     openai_max_retries: int = Field(3, ge=0, le=10)
     openai_timeout_seconds: float = Field(60, gt=0, le=600)
     azure_openai_endpoint: str | None = None

@@ -172,7 +172,7 @@ class HistoryQuery(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     limit: Annotated[int, Field(ge=1, le=200)] = 50
-    before: Annotated[int, Field(ge=1)] | None = None
+    before: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None  # a message id (PostgreSQL integer)
 
 
 class HistoryResponse(BaseModel):

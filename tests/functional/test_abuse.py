@@ -157,3 +157,10 @@ async def test_the_page_runs_its_script_by_hash_without_unsafe_inline(client: ht
     assert script is not None and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
     digest = base64.b64encode(hashlib.sha256(script.group(1)).digest()).decode()
     assert f"script-src 'sha256-{digest}'" in policy
+
+
+@pytest.mark.parametrize("before", ["10000000000000000000", "2147483648", "-1", "x"])
+async def test_a_history_cursor_out_of_range_is_400(client: httpx.AsyncClient, session_id: str, before: str) -> None:
+    response = await client.get(f"/api/chat/history?before={before}", headers={"X-Session-Id": session_id})
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"

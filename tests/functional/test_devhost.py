@@ -1,6 +1,9 @@
-"""`python -m devhost` as a user runs it: a real HTTP server in its own process."""
+"""devhost: `python -m devhost` as a user runs it (a real HTTP server in its own process), and the
+requests it hands to the functions."""
 
 import os
+import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -9,13 +12,20 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
 
+import azure.functions as func
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
+from devhost.host import DevHost
 from services.common.database import PROJECT_ROOT
+from tests.conftest import add_videos
+from tests.fakes.youtube import FakeYouTube
 
 
 def free_port() -> int:
@@ -24,35 +34,72 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def devhost_command(port: int, *options: str) -> list[str]:
+    return [sys.executable, "-m", "devhost", "--port", str(port), "--settings", "/nonexistent", *options]
+
+
+@dataclass
+class Devhost:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: IO[bytes]
+
+    def output(self) -> str:
+        """What it printed so far, on stdout and stderr."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+
 @contextmanager
-def running_devhost(**settings: str) -> Iterator[str]:
+def devhost_process(*options: str, **settings: str) -> Iterator[Devhost]:
+    """`python -m devhost` on a free port, once it answers; SIGTERM at the end if it still runs."""
     port = free_port()
     env = {**os.environ, **settings}
     with tempfile.TemporaryFile() as log:  # a pipe nobody reads would block the server once full
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devhost", "--port", str(port), "--settings", "/nonexistent"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        base_url = f"http://127.0.0.1:{port}"
+        process = subprocess.Popen(devhost_command(port, *options), cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log)
+        devhost = Devhost(process, f"http://127.0.0.1:{port}", log)
         try:
             deadline = time.monotonic() + 60
             while True:
                 if process.poll() is not None:
-                    log.seek(0)
-                    raise AssertionError(log.read().decode(errors="replace")[-3000:])
+                    raise AssertionError(devhost.output()[-3000:])
                 try:
-                    httpx.get(f"{base_url}/api/openapi.json", timeout=1)
+                    httpx.get(f"{devhost.url}/api/openapi.json", timeout=1)
                     break
                 except httpx.TransportError:
                     assert time.monotonic() < deadline, "devhost did not start"
                     time.sleep(0.1)
-            yield base_url
+            yield devhost
         finally:
             process.terminate()
             process.wait(timeout=10)
+
+
+@contextmanager
+def running_devhost(**settings: str) -> Iterator[str]:
+    with devhost_process(**settings) as devhost:
+        yield devhost.url
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie, which an init that reaps nothing may keep, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not stat.exists() or stat.read_text().rsplit(") ", 1)[-1][:1] != "Z"
+
+
+def embedded_database(data_dir: Path) -> dict[str, str]:
+    """Settings for a devhost with its own embedded PostgreSQL in `data_dir`."""
+    return {"PG_CONNECTION_STRING": "", "PG_EMBEDDED_DATA_DIR": str(data_dir)}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedded database's data for this module's devhosts, each of which starts and stops it."""
+    return tmp_path_factory.mktemp("devhost") / "pgdata"
 
 
 def wait_until(condition, seconds: float = 30) -> bool:
@@ -128,3 +175,126 @@ def test_a_wrong_setting_fails_fast_naming_the_setting_and_not_its_value(setting
     assert name in result.stderr
     assert value not in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_migrate_applies_the_migrations_to_the_configured_database_before_it_serves(database_url: str) -> None:
+    name = f"devhost_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        empty = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+        with devhost_process("--migrate", PG_CONNECTION_STRING=empty) as devhost:
+            created = httpx.post(f"{devhost.url}/api/sessions", timeout=10)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    assert created.status_code == 201
+
+
+def test_by_default_it_says_where_it_serves_and_how_to_stop_and_nothing_more(data_dir: Path) -> None:
+    with devhost_process(**embedded_database(data_dir)) as devhost:
+        health = httpx.get(f"{devhost.url}/api/health", timeout=10)
+        output = devhost.output()
+
+    port = devhost.url.rsplit(":", 1)[1]
+    assert health.status_code == 200
+    assert output.splitlines() == [
+        f"devhost: serving function_app on 127.0.0.1:{port} (http://localhost:{port}/api)",
+        f"chat page: http://localhost:{port}/api/app",
+        "stop: Ctrl-C; more detail: --verbose",
+    ]
+
+
+def test_a_busy_port_fails_at_once_in_one_line_before_the_database_starts(tmp_path: Path) -> None:
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+
+        result = subprocess.run(
+            devhost_command(port),
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **embedded_database(tmp_path / "pgdata")},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    assert result.returncode != 0
+    assert result.stderr == f"port {port} is in use: stop the other devhost or pass --port\n"
+    assert result.stdout == ""
+    assert not (tmp_path / "pgdata").exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_stops_the_embedded_database_devhost_started(data_dir: Path, stop: signal.Signals) -> None:
+    with devhost_process(**embedded_database(data_dir)) as devhost:
+        health = httpx.get(f"{devhost.url}/api/health", timeout=10)
+        postgres = int((data_dir / "postmaster.pid").read_text().split()[0])
+        try:
+            devhost.process.send_signal(stop)
+            exit_code = devhost.process.wait(timeout=30)
+        finally:
+            if running(postgres):  # not left behind by a failing run
+                os.kill(postgres, signal.SIGQUIT)
+
+    assert health.status_code == 200
+    assert exit_code == 128 + stop
+    assert not running(postgres)
+    assert not (data_dir / "postmaster.pid").exists()
+
+
+def test_a_stop_signal_while_the_database_starts_waits_for_it_then_stops_it(tmp_path: Path) -> None:
+    data_dir = tmp_path / "pgdata"
+    process = subprocess.Popen(
+        devhost_command(free_port()),
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **embedded_database(data_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: data_dir.exists() and any(data_dir.iterdir()), 60)  # initdb at work
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=60)
+    finally:
+        process.kill()
+
+    assert exit_code == 128 + signal.SIGTERM
+    assert not (data_dir / "postmaster.pid").exists()
+    with running_devhost(**embedded_database(data_dir)) as url:  # initdb was not cut short
+        assert httpx.get(f"{url}/api/health", timeout=10).status_code == 200
+
+
+async def test_a_route_parameter_is_the_path_decoded_once_like_the_functions_host() -> None:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="echo/{value}", methods=["GET"])
+    def echo(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(req.route_params["value"])
+
+    transport = httpx.ASGITransport(app=DevHost(app, timers=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+        percent = await http.get("/api/echo/dQw4w9WgXc%2551")
+        space = await http.get("/api/echo/a%20b")
+
+    assert percent.text == "dQw4w9WgXc%51"
+    assert space.text == "a b"
+
+
+async def test_a_video_id_encoded_twice_names_no_video(
+    client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube
+) -> None:
+    video_id = secrets.token_urlsafe(8)[:10] + "Q"
+    fake_youtube.add(video_id)
+    await add_videos(client, session_id, video_id)
+    headers = {"X-Session-Id": session_id}
+
+    removed = await client.delete(f"/api/videos/{video_id[:-1]}%2551", headers=headers)  # %25 is "%", %51 "Q"
+    listed = (await client.get("/api/videos", headers=headers)).json()["videos"]
+
+    assert removed.status_code == 404
+    assert [video["video_id"] for video in listed] == [video_id]

@@ -2,6 +2,7 @@
 nothing is stored, and nothing leaks."""
 
 import json
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -111,3 +112,41 @@ async def test_session_ids_of_every_shape_are_refused_and_never_adopted(
 
     assert assert_json_error(protected, 401) in ("session_required", "session_invalid")
     assert created.status_code == 201 and created.json()["session_id"] != session_id
+
+
+# Pathological sizes, not only shapes: each field at (or near) its largest accepted size, made of what
+# makes parsers and text transforms work hardest (unclosed tags and brackets, markup, separators).
+WORST_TEXT = ["<" * 1_000, "[" * 1_000, "[1, " * 250, "-->" * 300, "&amp;" * 200, "\n" * 1_000, "\u0301" * 1_000]
+
+
+@pytest.mark.parametrize("filler", WORST_TEXT, ids=lambda text: repr(text[:6]))
+async def test_every_route_survives_fields_at_their_largest_with_worst_case_text(
+    client: httpx.AsyncClient, session_id: str, fake_openai: FakeOpenAI, filler: str
+) -> None:
+    headers = {"X-Session-Id": session_id}
+    longest = (filler * 2_000)[:2_000]
+    caption = (filler * 300_000)[:300_000]  # within the body limit once JSON-escaped (a few are 413: fine)
+    seeded = {"title": "seed", "format": "text", "content": f"a sentence about {filler[:50]} and more"}
+    assert (await client.post("/api/transcripts", json=seeded, headers=headers)).status_code in (201, 400)
+    answers = [
+        await client.post("/api/videos", json={"urls": [longest] * 10}, headers=headers),
+        await client.post(
+            "/api/transcripts", json={"title": longest[:500], "format": "text", "content": caption}, headers=headers
+        ),
+        await client.post(
+            "/api/transcripts", json={"title": "t", "format": "srt", "content": caption}, headers=headers
+        ),
+        await client.post(
+            "/api/transcripts", json={"title": "t", "format": "vtt", "content": "WEBVTT\n\n" + caption}, headers=headers
+        ),
+        await client.post("/api/search", json={"query": longest, "k": 20}, headers=headers),
+        await client.post("/api/chat", json={"question": longest, "video_ids": [longest[:100]] * 100}, headers=headers),
+        await client.post("/api/chat", json={"question": longest}, headers=headers),
+        await client.delete(f"/api/videos/{quote(longest[:100], safe='')}", headers=headers),
+        await client.get("/api/chat/history", params={"limit": longest[:20], "before": longest[:20]}, headers=headers),
+    ]
+
+    for response in answers:
+        assert response.status_code < 500, (response.request.url.path, response.status_code, response.text[:300])
+        if response.status_code >= 400:
+            assert_json_error(response, response.status_code)

@@ -124,24 +124,24 @@ class SearchRequest(RequestModel):
     k: Annotated[int, Field(ge=1, le=20)] = 10
 
 
-class SourceOut(BaseModel):
+class MomentOut(BaseModel):
+    """A moment of a video: `start_seconds` is where the answer starts (a citation opens the video
+    there), `text` what is said from there on, up to `end_seconds`."""
+
+    video_id: str
+    title: str | None
+    start_seconds: float
+    end_seconds: float
+    url: str | None
+    text: str
+
+
+class SourceOut(MomentOut):
     index: int
-    video_id: str
-    title: str | None
-    start_seconds: float
-    end_seconds: float
-    url: str | None
-    text: str
 
 
-class SearchResultOut(BaseModel):
+class SearchResultOut(MomentOut):
     rank: int
-    video_id: str
-    title: str | None
-    start_seconds: float
-    end_seconds: float
-    url: str | None
-    text: str
     score: float
 
     @classmethod

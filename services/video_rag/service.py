@@ -322,14 +322,7 @@ class VideoService:
         if self._limits is not None:
             tokens = estimate_tokens([c.text for c in chunks]) if self._embeddings is not None else None
             await self._limits.reserve(client, videos=videos, embedding_tokens=tokens)
-        vectors = None
-        if self._embeddings is not None:
-            try:
-                with span("embeddings.embed_chunks", chunks=len(chunks)):
-                    texts = embedding_texts(chunks, s.chunk_embed_following)
-                    vectors = await embed_documents(self._embeddings, texts, s.embedding_dimensions)
-            except EmbeddingError as exc:
-                raise ItemError("upstream_error", str(exc)) from None
+        vectors = await self._embed(chunks)
         video = Video(
             id=uuid.uuid4(),
             **asdict(about),
@@ -339,6 +332,19 @@ class VideoService:
             created_at=self._clock(),
         )
         return Prepared(video, chunks, vectors)
+
+    async def _embed(self, chunks: list[Chunk]) -> "NDArray[np.float32] | None":
+        """The windows' vectors (None without an embedding provider), each window embedded with the
+        text of those after it (CHUNK_EMBED_FOLLOWING)."""
+        if self._embeddings is None:
+            return None
+        s = self._settings
+        try:
+            with span("embeddings.embed_chunks", chunks=len(chunks)):
+                texts = embedding_texts(chunks, s.chunk_embed_following)
+                return await embed_documents(self._embeddings, texts, s.embedding_dimensions)
+        except EmbeddingError as exc:
+            raise ItemError("upstream_error", str(exc)) from None
 
     # --- removal ------------------------------------------------------------------------------
 

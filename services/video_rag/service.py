@@ -319,10 +319,11 @@ class VideoService:
             raise ItemError("no_transcript", "This transcript holds no text.")
         if len(chunks) > s.max_chunks_per_video:
             raise ItemError("limit_exceeded", f"This transcript makes more than {s.max_chunks_per_video} passages.")
+        texts = embedding_texts(chunks, s.chunk_embed_following)  # what is sent to be embedded
         if self._limits is not None:
-            tokens = estimate_tokens([c.text for c in chunks]) if self._embeddings is not None else None
+            tokens = estimate_tokens(texts) if self._embeddings is not None else None
             await self._limits.reserve(client, videos=videos, embedding_tokens=tokens)
-        vectors = await self._embed(chunks)
+        vectors = await self._embed(texts)
         video = Video(
             id=uuid.uuid4(),
             **asdict(about),
@@ -333,16 +334,13 @@ class VideoService:
         )
         return Prepared(video, chunks, vectors)
 
-    async def _embed(self, chunks: list[Chunk]) -> "NDArray[np.float32] | None":
-        """The windows' vectors (None without an embedding provider), each window embedded with the
-        text of those after it (CHUNK_EMBED_FOLLOWING)."""
+    async def _embed(self, texts: list[str]) -> "NDArray[np.float32] | None":
+        """The windows' vectors, one per text (None without an embedding provider)."""
         if self._embeddings is None:
             return None
-        s = self._settings
         try:
-            with span("embeddings.embed_chunks", chunks=len(chunks)):
-                texts = embedding_texts(chunks, s.chunk_embed_following)
-                return await embed_documents(self._embeddings, texts, s.embedding_dimensions)
+            with span("embeddings.embed_chunks", chunks=len(texts)):
+                return await embed_documents(self._embeddings, texts, self._settings.embedding_dimensions)
         except EmbeddingError as exc:
             raise ItemError("upstream_error", str(exc)) from None
 

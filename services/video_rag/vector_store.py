@@ -177,15 +177,19 @@ WITH q AS (
     FROM windows w, unnest(w.content_tsv) AS t WHERE t.lexeme IN (SELECT lexeme FROM terms)
 ), df AS (
     SELECT lexeme, count(*) AS df FROM counts GROUP BY lexeme
+), scored AS (
+    SELECT c.id, sum(
+        ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
+        * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * c.length / s.avg_length))
+    ) AS score
+    FROM counts c JOIN df USING (lexeme), stats s
+    GROUP BY c.id
+    ORDER BY score DESC, c.id
+    LIMIT :k
 )
-SELECT c.id, sum(
-    ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
-    * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * c.length / s.avg_length))
-) AS score
-FROM counts c JOIN df USING (lexeme), stats s
-GROUP BY c.id
-ORDER BY score DESC, c.id
-LIMIT :k
+SELECT w.id, w.video_key, w.video_id, w.start_seconds, w.end_seconds, w.content, scored.score
+FROM scored JOIN {CHUNK_TABLE} w USING (id)
+ORDER BY scored.score DESC, w.id
 """  # noqa: S608 - the table name is a constant; every value is a bound parameter
 
 
@@ -193,25 +197,11 @@ async def keyword_search(
     db: AsyncSession, question: str, video_keys: Sequence[uuid.UUID], *, fts_config: str, k: int
 ) -> list[tuple[Window, float]]:
     """The k windows of `video_keys` that best match the question's words (BM25), best first."""
-    scored = (
-        await db.execute(
-            text(_KEYWORD_SEARCH),
-            {"config": fts_config, "question": question, "keys": list(video_keys), "k": k, "k1": 1.2, "b": 0.75},
-        )
-    ).all()
-    windows = await windows_by_id(db, [row.id for row in scored])
-    return [(windows[row.id], float(row.score)) for row in scored]
-
-
-_WINDOW_COLUMNS = "id, video_key, video_id, start_seconds, end_seconds, content"
-
-
-async def windows_by_id(db: AsyncSession, ids: Sequence[str]) -> dict[str, Window]:
     rows = await db.execute(
-        text(f"SELECT {_WINDOW_COLUMNS} FROM {CHUNK_TABLE} WHERE id = ANY(:ids)"),  # noqa: S608
-        {"ids": list(ids)},
+        text(_KEYWORD_SEARCH),
+        {"config": fts_config, "question": question, "keys": list(video_keys), "k": k, "k1": 1.2, "b": 0.75},
     )
-    return {row.id: Window(*row) for row in rows}
+    return [(Window(*row[:6]), float(row.score)) for row in rows]
 
 
 async def windows_within(db: AsyncSession, spans: Sequence[tuple[uuid.UUID, float, float]]) -> list[list[Window]]:

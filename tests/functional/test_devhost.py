@@ -24,7 +24,6 @@ from sqlalchemy import create_engine, make_url, text
 
 from devhost.host import DevHost
 from services.common.database import PROJECT_ROOT
-from tests.conftest import add_videos
 from tests.fakes.youtube import FakeYouTube
 
 
@@ -288,6 +287,8 @@ async def test_a_route_parameter_is_the_path_decoded_once_like_the_functions_hos
 async def test_a_video_id_encoded_twice_names_no_video(
     client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube
 ) -> None:
+    from tests.conftest import add_videos  # here, not at the top: benchmarks import this module's hosts
+
     video_id = secrets.token_urlsafe(8)[:10] + "Q"
     fake_youtube.add(video_id)
     await add_videos(client, session_id, video_id)

@@ -49,6 +49,11 @@ param usePasswordlessPostgres bool = true
 @maxValue(1000)
 param maximumInstanceCount int = 4
 
+@description('Instances of the HTTP functions kept running (Flex Consumption "always ready", billed while idle; within maximumInstanceCount): 1 spares the first visitor a cold start (README "Cold start").')
+@minValue(0)
+@maxValue(1000)
+param alwaysReadyHttpInstances int = 0
+
 @description('Memory of each instance, MB.')
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
@@ -326,6 +331,7 @@ module functionApp 'modules/functionapp.bicep' = {
     keyVaultName: keyVault.outputs.name
     appSettings: union(appSettings, platformSettings)
     maximumInstanceCount: maximumInstanceCount
+    alwaysReadyHttpInstances: min(alwaysReadyHttpInstances, maximumInstanceCount)
     instanceMemoryMB: instanceMemoryMB
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
   }

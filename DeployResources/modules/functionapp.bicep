@@ -10,6 +10,7 @@ param keyVaultName string
 @secure()
 param appSettings object
 param maximumInstanceCount int
+param alwaysReadyHttpInstances int
 param instanceMemoryMB int
 param httpPerInstanceConcurrency int
 
@@ -80,6 +81,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       // The connection budget of main.bicep assumes these (README "Connections").
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
+        // The `http` group: every HTTP function (the timer scales on its own).
+        alwaysReady: alwaysReadyHttpInstances > 0 ? [{ name: 'http', instanceCount: alwaysReadyHttpInstances }] : []
         instanceMemoryMB: instanceMemoryMB
         triggers: {
           http: {

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding
 
+from services.common.clients import tls_context
 from services.common.settings import get_settings
 from services.video_rag.embeddings import embed_documents, make_embeddings
+from services.video_rag.llm import make_chat_model
 from tests.fakes.openai_server import FakeOpenAI, fake_embedding
 
 pytestmark = pytest.mark.asyncio
@@ -70,3 +72,16 @@ async def test_other_langchain_embeddings_answer_through_their_own_interface() -
 
     assert vectors.dtype == np.float32 and vectors.shape == (len(TEXTS), 8)
     np.testing.assert_allclose(vectors[2], other.embed_query(TEXTS[2]), rtol=1e-6)
+
+
+async def test_every_upstream_client_shares_the_process_tls_context_and_keeps_its_limits(settings) -> None:
+    """Loading the system's certificates once, not once per HTTP client: the clients of both models
+    (sync and async) verify with the same context, and still have their timeout and retries."""
+    settings(OPENAI_BASE_URL="https://models.example/v1", OPENAI_KEY="k", OPENAI_TIMEOUT_SECONDS="7")
+    s = get_settings()
+    embeddings, chat = make_embeddings(s), make_chat_model(s)
+
+    clients = [client._client for model in (embeddings, chat) for client in (model.client, model.async_client)]
+
+    assert {id(client._client._transport._pool._ssl_context) for client in clients} == {id(tls_context())}
+    assert {(client.timeout, client.max_retries) for client in clients} == {(7.0, s.openai_max_retries)}

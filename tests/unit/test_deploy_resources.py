@@ -26,9 +26,6 @@ PLATFORM_SETTINGS = {
 }
 
 
-# Set by the template for the app's side of the scale work (the pool's overflow, Entra sign-in, PgBouncer),
-# which adds them to services/common/settings.py on its own branch. Once that is merged, this set can go:
-# each of its names that the app reads is already checked like every other setting.
 def bicep_block(text: str, header: str) -> str:
     """The `{ ... }` body after `header`, by brace matching."""
     start = text.index(header)
@@ -229,6 +226,15 @@ def test_the_connection_budget_is_derived_checked_and_applied() -> None:
     for parameter in ["pgbouncer.enabled", "pgbouncer.max_client_conn", "pgbouncer.default_pool_size"]:
         assert f"name: '{parameter}'" in postgres
     assert "output port int = usePgBouncer ? 6432 : 5432" in module
+
+
+def test_always_ready_instances_are_off_by_default_and_never_above_the_scale_limit() -> None:
+    app = MODULES["functionapp.bicep"]
+
+    assert parameter_defaults()["alwaysReadyHttpInstances"] == 0
+    assert "alwaysReadyHttpInstances: min(alwaysReadyHttpInstances, maximumInstanceCount)" in MAIN
+    assert "[{ name: 'http', instanceCount: alwaysReadyHttpInstances }]" in bicep_block(app, "scaleAndConcurrency:")
+    assert "`alwaysReadyHttpInstances`" in (ROOT / "README.md").read_text()
 
 
 @pytest.mark.parametrize(

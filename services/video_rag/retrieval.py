@@ -164,14 +164,13 @@ class Retriever:
                 for (_, weight), vector in zip(queries, vectors, strict=True):
                     rankings.append((weight, await vector_search(self._embeddings, vector, keys, fetch_k)))
         config = query_language(videos)
-        with span("retrieval.full_text", videos=len(keys)):
-            async with self._transaction() as db:
-                keyword = [await keyword_search(db, query, keys, fts_config=config, k=fetch_k) for query, _ in queries]
-        rankings += [(weight, ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
         context = self._settings.retrieval_context_seconds
-        fused = fuse(rankings, self._settings.retrieval_rrf_k, tiebreak=keyword[0])
-        best = distinct_moments(fused, k, context)
-        async with self._transaction() as db:
+        async with self._transaction() as db:  # one for the full-text leg and the moments' text
+            with span("retrieval.full_text", videos=len(keys)):
+                keyword = [await keyword_search(db, query, keys, fts_config=config, k=fetch_k) for query, _ in queries]
+            rankings += [(weight, ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
+            fused = fuse(rankings, self._settings.retrieval_rrf_k, tiebreak=keyword[0])
+            best = distinct_moments(fused, k, context)
             texts = await windows_within(db, context_spans([window for window, _ in best], context))
         return [_moment(window, score, following) for (window, score), following in zip(best, texts, strict=True)]
 

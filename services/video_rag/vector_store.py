@@ -37,6 +37,11 @@ _COPY = (
     f"COPY {CHUNK_TABLE} (id, video_key, video_id, start_seconds, end_seconds, content, embedding, fts_config) "
     "FROM STDIN (FORMAT BINARY)"
 )
+# A video's lexeme count (full-text search's average window length), once its chunks are written.
+_COUNT_LEXEMES = text(
+    f"UPDATE video SET lexeme_count = (SELECT sum(length(content_tsv)) FROM {CHUNK_TABLE} WHERE video_key = :key) "  # noqa: S608 - a constant table name; the value is bound
+    "WHERE id = :key"
+)
 _vector_types: dict[tuple[str, int, str], TypeInfo] = {}  # by database: the type's oid differs
 
 
@@ -68,6 +73,7 @@ async def write_chunks(
         # pgvector's binary adapters on this cursor only: other users of the pool see no change.
         register_vector_info(cursor, _vector_types[database])
         await _copy_rows(cursor, video_key, video_id, fts_oid, chunks, embeddings)
+    await db.execute(_COUNT_LEXEMES, {"key": video_key})
 
 
 async def _copy_rows(
@@ -161,28 +167,35 @@ async def vector_search(
 # words stemmed by the transcript language's configuration); the GIN index finds the windows holding
 # one; each term weighs by its rarity among the session's windows (idf) and its count in the window,
 # damped by the window's length. PostgreSQL's ts_rank has no idf: common words would dominate.
+# The session's window count and average length come from its video rows (chunk_count,
+# lexeme_count), not from reading every window; a term's count in a window is ts_rank_cd of that one
+# term with every weight 1 (one per occurrence), which reads the window's tsvector once per term
+# instead of expanding all its lexemes.
 _KEYWORD_SEARCH = f"""
 WITH q AS (
-    SELECT replace(plainto_tsquery(CAST(:config AS regconfig), :question)::text, ' & ', ' | ')::tsquery AS query
+    SELECT plainto_tsquery(CAST(:config AS regconfig), :question)::text AS text
 ), terms AS (
-    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(CAST(:config AS regconfig), :question))) AS lexeme
+    SELECT DISTINCT term, CAST(term AS tsquery) AS query
+    FROM q, unnest(string_to_array(q.text, ' & ')) AS term
 ), windows AS (
     SELECT c.id, c.content_tsv FROM {CHUNK_TABLE} c, q
-    WHERE c.video_key = ANY(:keys) AND q.query <> ''::tsquery AND c.content_tsv @@ q.query
+    WHERE c.video_key = ANY(:keys) AND q.text <> ''
+      AND c.content_tsv @@ CAST(replace(q.text, ' & ', ' | ') AS tsquery)
 ), stats AS (
-    SELECT count(*) AS n, greatest(avg(length(content_tsv)), 1) AS avg_length
-    FROM {CHUNK_TABLE} WHERE video_key = ANY(:keys)
+    SELECT greatest(sum(chunk_count), 1) AS n,
+           greatest(coalesce(sum(lexeme_count), 0)::float8 / greatest(sum(chunk_count), 1), 1) AS avg_length
+    FROM video WHERE id = ANY(:keys)
 ), counts AS (
-    SELECT w.id, t.lexeme, cardinality(t.positions) AS tf, length(w.content_tsv) AS length
-    FROM windows w, unnest(w.content_tsv) AS t WHERE t.lexeme IN (SELECT lexeme FROM terms)
+    SELECT w.id, t.term, ts_rank_cd('{{1,1,1,1}}', w.content_tsv, t.query, 0) AS tf, length(w.content_tsv) AS length
+    FROM windows w, terms t WHERE w.content_tsv @@ t.query
 ), df AS (
-    SELECT lexeme, count(*) AS df FROM counts GROUP BY lexeme
+    SELECT term, count(*) AS df FROM counts GROUP BY term
 ), scored AS (
     SELECT c.id, sum(
         ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
         * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * c.length / s.avg_length))
     ) AS score
-    FROM counts c JOIN df USING (lexeme), stats s
+    FROM counts c JOIN df USING (term), stats s
     GROUP BY c.id
     ORDER BY score DESC, c.id
     LIMIT :k

@@ -227,7 +227,8 @@ def test_an_extractive_answer_quotes_moments_and_the_player_falls_back_to_a_link
     page.click("#ask")
     quotes = page.locator(".message.assistant .quotes li")
     quotes.first.wait_for()
-    assert 1 <= quotes.count() <= 3
+    quoted = quotes.count()
+    assert 1 <= quoted <= 3
     assert page.locator(".message.assistant p").first.inner_text() == "From the transcripts:"
     moment_label = re.compile(rf"{re.escape(title_of(NEURAL_NETWORK))}, \d+:\d\d")
     for n in range(quotes.count()):
@@ -255,6 +256,9 @@ def test_an_extractive_answer_quotes_moments_and_the_player_falls_back_to_a_link
     page.click("#close-player")
     expect(panel).to_be_hidden()
     assert page.evaluate("document.activeElement.textContent") == moment.inner_text()  # back where it was
+
+    page.reload()  # the history has no mode: the quotes are recognised by their form
+    expect(page.locator(".message.assistant .quotes li")).to_have_count(quoted)
     assert errors == []
 
 
@@ -453,6 +457,7 @@ def test_keyboard_alone_reaches_and_operates_everything(
     page.keyboard.press("Enter")
     expect(page.locator("#add-status")).to_have_text("1 of 1 added.")
     expect(page.locator("#videos li.video")).to_have_count(1)
+    assert page.evaluate("document.activeElement.id") == "add"  # kept while the button was disabled
 
     page.keyboard.press("Shift+Tab")  # back to the page's first stop: the skip link
     for _ in range(60):

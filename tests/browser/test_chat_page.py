@@ -96,6 +96,15 @@ def add_katla(page: Any, fake_youtube: FakeYouTube, fake_openai: FakeOpenAI) -> 
     page.locator("#videos li.video").first.wait_for()
 
 
+def player_fell_back(page: Any) -> Any:
+    """Waits for the player's fallback (YouTube can't be reached from here); its link to the moment."""
+    from playwright.sync_api import expect
+
+    expect(page.locator("#player-fallback p")).to_have_text("The video player can't load here right now.")
+    assert page.locator("#player-frame").is_hidden()
+    return page.locator("#player-fallback a")
+
+
 def no_horizontal_scroll(page: Any, width: int) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
@@ -131,8 +140,7 @@ def test_the_whole_flow_in_a_browser(
     assert page.locator("#player-panel").is_hidden()
     answer.locator("a.cite").first.click()
     expect(page.locator("#player-panel")).to_be_visible()
-    link = page.locator("#player-fallback a")
-    expect(link).to_be_visible()
+    link = player_fell_back(page)
     assert re.fullmatch(r"https://www\.youtube\.com/watch\?v=kATLAvolc01&t=1[23]\ds", link.get_attribute("href") or "")
     screenshot(page, "chat-page.png")
 
@@ -209,6 +217,14 @@ def test_pasting_a_transcript(served: str, browser: Any) -> None:
     # Read as SubRip: the last caption ends at 591.x s (as plain text it would have no times at all).
     assert "· 9:51 · en" in video.inner_text() and video.locator("a").count() == 0  # no YouTube link given
     assert page.input_value("#upload-text") == ""
+
+    page.fill("#search-query", "determinant")  # a moment of it: there is no video to play
+    page.press("#search-query", "Enter")
+    page.locator("#search-results li button.link").first.click()
+    expect(page.locator("#player-fallback p").first).to_have_text(
+        "This transcript was uploaded without a YouTube link, so there is no video to play."
+    )
+    assert page.locator("#player-fallback q").inner_text().strip()  # what is said there, instead
     screenshot(page, "upload-paste.png")
     assert errors == []
 
@@ -244,12 +260,9 @@ def test_an_extractive_answer_quotes_moments_and_the_player_falls_back_to_a_link
     panel = page.locator("#player-panel")
     expect(panel).to_be_visible()
     assert page.evaluate("document.activeElement.id") == "player-panel"
-    fallback = page.locator("#player-fallback")
-    expect(fallback).to_be_visible()  # YouTube can't be reached from here
-    assert fallback.locator("p").inner_text() == "The video player can't load here right now."
-    assert fallback.locator("a").get_attribute("href") == href
-    assert fallback.locator("a").inner_text().startswith(f"Watch “{title_of(NEURAL_NETWORK)}” on YouTube from ")
-    assert page.locator("#player-frame").is_hidden()
+    link = player_fell_back(page)
+    assert link.get_attribute("href") == href
+    assert link.inner_text().startswith(f"Watch “{title_of(NEURAL_NETWORK)}” on YouTube from ")
     assert panel.bounding_box()["height"] < 220  # a few lines, not an empty 16:9 box
     screenshot(page, "answer-citation-fallback.png")
 
@@ -266,8 +279,9 @@ def test_a_streamed_answer_renders_token_by_token_and_its_suggestions_ask_the_re
     served: str, browser: Any, fake_youtube: FakeYouTube, fake_openai: FakeOpenAI
 ) -> None:
     """The only test with a routed /api/chat: the server does not stream yet (the page reads JSON
-    then), so its first answer comes as Server-Sent Events from the browser's network edge. The
-    suggestion chip's question goes to the real app."""
+    then), so its first two answers come as Server-Sent Events from the browser's network edge (an
+    error with a code the page does not know, then an answer). The suggestion chip's question goes to
+    the real app."""
     from playwright.sync_api import Route, expect
 
     page, errors = open_page(browser, served)
@@ -282,13 +296,15 @@ def test_a_streamed_answer_renders_token_by_token_and_its_suggestions_ask_the_re
     body = ": the answer, as the server will stream it\n\n" + "".join(
         f"event: {name}\r\ndata: {json.dumps(data)}\r\n\r\n" for name, data in events
     )
+    failure = 'event: error\ndata: {"code": "a_code_from_the_future", "message": "GET /api/x failed"}\n\n'
     accepted: list[str] = []
 
     def stream(route: Route) -> None:
         accepted.append(route.request.headers.get("accept", ""))
-        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+        reply = failure if len(accepted) == 1 else body
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=reply)
 
-    page.route("**/api/chat", stream, times=1)
+    page.route("**/api/chat", stream, times=2)
     page.evaluate("""() => {
         window.rendered = [];
         new MutationObserver((records) => records.forEach((record) => record.addedNodes.forEach((node) => {
@@ -300,10 +316,15 @@ def test_a_streamed_answer_renders_token_by_token_and_its_suggestions_ask_the_re
 
     page.fill("#question", "When was the great eruption?")
     page.press("#question", "Enter")
+    expect(page.locator("#ask-status")).to_have_text("Something went wrong. Please try again.")  # an unknown code
+    expect(page.locator(".message")).to_have_count(0)
+    assert page.input_value("#question") == "When was the great eruption?"  # kept, to ask again
+
+    page.press("#question", "Enter")
     chips = page.locator("#suggestions button.chip")
     expect(chips).to_have_count(2)
 
-    assert accepted == ["text/event-stream, application/json"]
+    assert accepted == ["text/event-stream, application/json"] * 2
     reply = page.locator(".message.assistant").last
     assert reply.locator("p").first.inner_text() == "The great eruption was in 1918 [1]."
     assert reply.locator("a.cite").get_attribute("href") == source["url"]
@@ -320,7 +341,7 @@ def test_a_streamed_answer_renders_token_by_token_and_its_suggestions_ask_the_re
     assert page.locator(".message.assistant").nth(1).locator("p").first.inner_text().startswith("The eruption")
     assert chips.count() == 0 and page.locator("#suggestions").is_hidden()  # the JSON answer has none yet
     assert page.evaluate("document.activeElement.id") == "question"
-    assert accepted == ["text/event-stream, application/json"]  # the second question was not routed
+    assert accepted == ["text/event-stream, application/json"] * 2  # the second question was not routed
     screenshot(page, "suggestion-chip.png")
     assert errors == []
 
@@ -348,7 +369,7 @@ def test_search_lists_moments_and_plays_one(served: str, browser: Any) -> None:
     expect(page.locator("#player-caption")).to_have_text(
         f"{title_of(NEURAL_NETWORK)} at {first.locator('a').inner_text().split(' · ')[-1]}"
     )
-    expect(page.locator("#player-fallback a")).to_have_attribute("href", href or "")
+    assert player_fell_back(page).get_attribute("href") == href
     screenshot(page, "search-play.png")
 
     page.fill("#search-query", " ")
@@ -402,7 +423,6 @@ def test_errors_are_sentences_for_people(served: str, browser: Any, tmp_path: Pa
 
 @without_real_captions
 def test_the_page_fits_a_phone(served: str, browser: Any, settings: Any) -> None:
-    from playwright.sync_api import expect
 
     settings(chat_provider="none")
     page, errors = open_page(browser, served, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True)
@@ -418,7 +438,7 @@ def test_the_page_fits_a_phone(served: str, browser: Any, settings: Any) -> None
     page.click("#ask")
     page.locator(".message.assistant a").first.wait_for()
     page.locator(".message.assistant a").first.tap()
-    expect(page.locator("#player-fallback a")).to_be_visible()
+    player_fell_back(page)
 
     no_horizontal_scroll(page, 375)
     for selector in ("#question", "#ask", "#search", "#upload", "#player-fallback a"):
@@ -473,7 +493,7 @@ def test_keyboard_alone_reaches_and_operates_everything(
 
     tab_to(".message.assistant a.cite", "Shift+Tab")
     page.keyboard.press("Enter")
-    expect(page.locator("#player-fallback a")).to_be_visible()
+    player_fell_back(page)
     assert page.evaluate("document.activeElement.id") == "player-panel"
     tab_to("#close-player")
     tab_to("#player-fallback a")

@@ -33,15 +33,20 @@ async def health(req: func.HttpRequest) -> func.HttpResponse:
     return json_response(HealthResponse(status="ok", database="ok"))
 
 
+YOUTUBE_API_SCRIPTS = "https://www.youtube.com/iframe_api https://www.youtube.com/s/player/"
+
+
 @cache
 def chat_page() -> tuple[bytes, dict[str, str]]:
-    """The page and its headers. Its one inline script may run, by its hash; nothing else may."""
+    """The page and its headers. Its one inline script may run, by its hash, and so may YouTube's IFrame
+    Player API (the script the page loads when a moment is played, and the one that script loads); nothing else."""
     page = (Path(__file__).parent / "static" / "app.html").read_bytes()
     scripts = re.findall(rb"<script>(.*?)</script>", page, re.S)
     hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in scripts)
     headers = {
         "Content-Security-Policy": (
-            f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; connect-src 'self'; "
+            f"default-src 'none'; script-src {hashes} {YOUTUBE_API_SCRIPTS}; style-src 'unsafe-inline'; "
+            "connect-src 'self'; "
             "frame-src https://www.youtube-nocookie.com; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
         ),
         "Cache-Control": "no-cache",

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any, Literal
 
 import azure.functions as func
+from fastapi import Request, Response
 from pydantic import BaseModel
 
 from services.common.http import endpoint, json_response
@@ -37,7 +38,7 @@ class Operation:
 @bp.function_name("OpenApi")
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
-async def openapi(req: func.HttpRequest) -> func.HttpResponse:
+async def openapi(req: Request) -> Response:
     return json_response(openapi_document())
 
 

@@ -1,16 +1,24 @@
 """HTTP helpers: JSON responses, request body parsing, and the one place where errors become the
-JSON error body of `docs/API.md`."""
+JSON error body of `docs/API.md`.
+
+Handlers take and return FastAPI's `Request`/`Response` (the types the extension re-exports): importing
+`azurefunctions.extensions.http.fastapi` (here, so by `function_app.py`) together with the app setting
+`PYTHON_ENABLE_INIT_INDEXING=1` makes the Functions Python worker serve every HTTP function through
+them ("HTTP streams"), which is what lets a response be a stream (`StreamingResponse`)."""
 
 import json
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import azure.functions as func
+import azurefunctions.extensions.http.fastapi  # noqa: F401 - its import is what turns HTTP streams on
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, WithJsonSchema, field_validator
 
 from services.common.errors import (
@@ -25,7 +33,7 @@ from services.common.telemetry import log_request, session_hash
 logger = logging.getLogger("services.http")
 
 M = TypeVar("M", bound=BaseModel)
-Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+Handler = Callable[[Request], Awaitable[Response]]
 
 invocation_id: ContextVar[str] = ContextVar("invocation_id", default="-")
 
@@ -67,13 +75,16 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def json_response(body: Any, status: int = 200) -> func.HttpResponse:
+JSON = "application/json; charset=utf-8"
+
+
+def json_response(body: Any, status: int = 200) -> Response:
     payload = body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body)
-    return func.HttpResponse(payload, status_code=status, mimetype="application/json", charset="utf-8")
+    return Response(payload, status_code=status, media_type=JSON)
 
 
-def no_content() -> func.HttpResponse:
-    return func.HttpResponse(status_code=204)
+def no_content() -> Response:
+    return Response(status_code=204)
 
 
 class ErrorDetail(BaseModel):
@@ -92,16 +103,22 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> func.HttpResponse:
+def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
     body = ErrorResponse(error=ErrorDetail(code=code, message=message, details=details))
     return json_response(body.model_dump(exclude_none=True), status)
 
 
-def parse_body(req: func.HttpRequest, model: type[M], *, optional: bool = False) -> M:
-    """The JSON body validated into `model`; an absent body is `model()` when `optional`."""
-    body = req.get_body() or b""
-    if len(body) > get_settings().max_request_body_bytes:
-        raise PayloadTooLargeError()
+async def parse_body(req: Request, model: type[M], *, optional: bool = False) -> M:
+    """The JSON body validated into `model`; an absent body is `model()` when `optional`. A body
+    longer than MAX_REQUEST_BODY_BYTES is refused as it arrives, without reading the rest."""
+    limit = get_settings().max_request_body_bytes
+    chunks, size = [], 0
+    async for chunk in req.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError()
+        chunks.append(chunk)
+    body = b"".join(chunks)
     if not body:
         if optional:
             return model()
@@ -152,7 +169,7 @@ def _where(exc: BaseException) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
 
 
-def _error_to_response(exc: Exception, function: str) -> func.HttpResponse:
+def _error_to_response(exc: Exception, function: str) -> Response:
     if isinstance(exc, AppError):
         response = error_response(exc.status, exc.code, exc.message, exc.details)
         for name, value in exc.headers.items():
@@ -179,30 +196,48 @@ def _error_to_response(exc: Exception, function: str) -> func.HttpResponse:
     return error_response(500, "internal_error", f"Internal error. Invocation id: {invocation_id.get()}.")
 
 
-def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], Awaitable[func.HttpResponse]]:
-    """Wraps an HTTP handler `(req) -> HttpResponse`: errors become JSON error bodies, and one log line
-    is written per request. The wrapper's own signature `(req, context)` is what the Functions worker
-    binds, so handlers stay free of binding plumbing."""
+def error_of(exc: Exception, function: str) -> ErrorDetail:
+    """What a client is told of an error that happened after a stream began (the `code` and
+    `message` of the JSON error body; logged as `endpoint` logs it)."""
+    body = json.loads(bytes(_error_to_response(exc, function).body))
+    return ErrorDetail(code=body["error"]["code"], message=body["error"]["message"])
 
-    async def wrapper(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+
+def endpoint(handler: Handler) -> Callable[[Request, func.Context], Awaitable[Response]]:
+    """Wraps an HTTP handler `(req) -> Response`: errors become JSON error bodies, and one log line
+    is written per request (for a stream, when it ends: its duration is the whole stream's). The
+    wrapper's own signature `(req, context)` is what the Functions worker binds, so handlers stay free
+    of binding plumbing."""
+
+    async def wrapper(req: Request, context: func.Context) -> Response:
+        function = context.function_name or handler.__name__
         token = invocation_id.set(context.invocation_id)
         session_token = session_hash.set(None)
         started = time.perf_counter()
         try:
             response = await handler(req)
         except Exception as exc:  # noqa: BLE001 - this is the one place errors are mapped
-            response = _error_to_response(exc, context.function_name or handler.__name__)
+            response = _error_to_response(exc, function)
             if response.status_code == 503:
                 response.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
-        log_request(
-            function=context.function_name or handler.__name__,
-            invocation_id=context.invocation_id,
-            method=req.method,
-            status=response.status_code,
-            duration_ms=(time.perf_counter() - started) * 1000,
-        )
+
+        def log() -> None:
+            log_request(
+                function=function,
+                invocation_id=context.invocation_id,
+                method=req.method,
+                status=response.status_code,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                session=session,
+            )
+
+        session = session_hash.get()
+        if isinstance(response, StreamingResponse):
+            response.body_iterator = _logged(response.body_iterator, log, context.invocation_id, session)
+        else:
+            log()
         invocation_id.reset(token)
         session_hash.reset(session_token)
         return response
@@ -212,3 +247,19 @@ def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], Awa
     wrapper.__doc__ = handler.__doc__
     wrapper.__module__ = handler.__module__
     return wrapper
+
+
+async def _logged(
+    stream: AsyncIterable[Any], log: Callable[[], None], invocation: str, session: str | None
+) -> AsyncIterator[Any]:
+    """`stream` with the request's invocation id and session in the context of its logs (the worker
+    sends a stream from a task of its own, after the handler returned), then the request's log line,
+    however it ends (done, failed, or the client gone). Not reset: the task that sends a response
+    ends with it."""
+    invocation_id.set(invocation)
+    session_hash.set(session)
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        log()

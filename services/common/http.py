@@ -8,6 +8,7 @@ them ("HTTP streams"), which is what lets a response be a stream (`StreamingResp
 
 import json
 import logging
+import re
 import time
 import traceback
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -196,11 +197,43 @@ def _error_to_response(exc: Exception, function: str) -> Response:
     return error_response(500, "internal_error", f"Internal error. Invocation id: {invocation_id.get()}.")
 
 
-def error_of(exc: Exception, function: str) -> ErrorDetail:
-    """What a client is told of an error that happened after a stream began (the `code` and
-    `message` of the JSON error body; logged as `endpoint` logs it)."""
-    body = json.loads(bytes(_error_to_response(exc, function).body))
-    return ErrorDetail(code=body["error"]["code"], message=body["error"]["message"])
+class StreamError(BaseModel):
+    """The `error` event that ends a stream which failed after it began (its status was sent)."""
+
+    code: str
+    message: str
+
+
+EVENT_STREAM = "text/event-stream"
+
+
+def wants_event_stream(req: Request) -> bool:
+    """The request's Accept names `text/event-stream` (and does not refuse it with q=0)."""
+    for item in req.headers.get("accept", "").split(","):
+        media_type, _, parameters = item.partition(";")
+        quality = _QUALITY.search(parameters)
+        if media_type.strip().lower() == EVENT_STREAM and not (quality and float(quality.group(1)) == 0):
+            return True
+    return False
+
+
+_QUALITY = re.compile(r"\bq\s*=\s*(\d+(?:\.\d*)?)", re.I)
+
+
+def event_stream(events: AsyncIterator[tuple[str, BaseModel]], function: str) -> StreamingResponse:
+    """Server-Sent Events, one per (name, data) of `events`, each sent as soon as it comes; an error
+    of `events` ends the stream with an `error` event (mapped and logged as `endpoint` does)."""
+    headers = {"X-Accel-Buffering": "no"}  # no proxy may hold events back
+    return StreamingResponse(_server_sent(events, function), media_type=EVENT_STREAM, headers=headers)
+
+
+async def _server_sent(events: AsyncIterator[tuple[str, BaseModel]], function: str) -> AsyncIterator[str]:
+    try:
+        async for name, data in events:
+            yield f"event: {name}\ndata: {data.model_dump_json()}\n\n"
+    except Exception as exc:  # noqa: BLE001 - after the status went out, an error is the stream's last event
+        error = json.loads(bytes(_error_to_response(exc, function).body))["error"]
+        yield f"event: error\ndata: {StreamError(code=error['code'], message=error['message']).model_dump_json()}\n\n"
 
 
 def endpoint(handler: Handler) -> Callable[[Request, func.Context], Awaitable[Response]]:

@@ -1,13 +1,14 @@
 """HTTP functions of videos, transcripts and chat, and the services they call, wired with their
 production collaborators."""
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 import azure.functions as func
 from fastapi import Request, Response
+from pydantic import BaseModel
 
-from services.common.http import endpoint, json_response, no_content, parse_body
+from services.common.http import endpoint, event_stream, json_response, no_content, parse_body, wants_event_stream
 from services.common.limits import client_key, get_limits
 from services.common.settings import get_settings
 from services.sessions.authorizer import require_session
@@ -16,6 +17,8 @@ from services.video_rag.schemas import (
     AddVideosResponse,
     ChatRequest,
     ChatResponse,
+    ChatSourcesEvent,
+    ChatTokenEvent,
     HistoryQuery,
     HistoryResponse,
     MessageOut,
@@ -32,7 +35,7 @@ from services.video_rag.schemas import (
 
 if TYPE_CHECKING:  # the services (SQLAlchemy, LangChain) load on the first request, not at import
     from services.sessions.service import ActiveSession, SessionDependent
-    from services.video_rag.chat import ChatService
+    from services.video_rag.chat import ChatService, StreamedAnswer
     from services.video_rag.service import VideoService
 
 bp = func.Blueprint()
@@ -130,9 +133,23 @@ async def remove_video(req: Request, session: "ActiveSession") -> Response:
 @require_session
 async def get_inference(req: Request, session: "ActiveSession") -> Response:
     body = await parse_body(req, ChatRequest)
+    if wants_event_stream(req):  # Server-Sent Events (docs/API.md): sources, token*, then done or error
+        streamed = await chat().ask_streaming(session.id, body.question, body.video_ids, client_key(req))
+        return event_stream(chat_events(streamed), "GetInference")
     answer = await chat().ask(session.id, body.question, body.video_ids, client_key(req))
-    sources = [SourceOut.model_validate(source, from_attributes=True) for source in answer.sources]
-    return json_response(ChatResponse(answer=answer.answer, mode=answer.mode, sources=sources))
+    return json_response(ChatResponse.of(answer))
+
+
+async def chat_events(streamed: "StreamedAnswer") -> AsyncIterator[tuple[str, BaseModel]]:
+    from services.video_rag.chat import Token
+
+    sources = [SourceOut.model_validate(source, from_attributes=True) for source in streamed.sources]
+    yield "sources", ChatSourcesEvent(sources=sources)
+    async for event in streamed.events:
+        if isinstance(event, Token):
+            yield "token", ChatTokenEvent(text=event.text)
+        else:
+            yield "done", ChatResponse.of(event)
 
 
 @bp.function_name("SearchVideos")

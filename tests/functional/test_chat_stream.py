@@ -206,3 +206,13 @@ async def test_only_an_accept_naming_event_stream_gets_one(
     assert response.headers["content-type"].startswith("text/event-stream" if streams else "application/json")
     if not streams:
         assert set(response.json()) == {"answer", "mode", "sources", "suggestions"}
+
+
+async def test_the_openapi_document_describes_the_events(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/api/openapi.json")).json()
+
+    stream = document["paths"]["/api/chat"]["post"]["responses"]["200"]["content"]["text/event-stream"]
+    events = {name: ref["$ref"].rsplit("/", 1)[1] for name, ref in stream["x-events"].items()}
+    assert events == {"sources": "ChatSourcesEvent", "token": "ChatTokenEvent", "done": "ChatResponse",
+                      "error": "StreamError"}  # fmt: skip
+    assert document["components"]["schemas"]["ChatResponse"]["required"] == ["answer", "mode", "sources", "suggestions"]

@@ -183,22 +183,31 @@ class FakeOpenAI:
             return self._chat_fault(self.chat_fault)
         if body.get("stream"):
             return Response(self._chunks(body), content_type="text/event-stream")
+        answer = self.chat_answer(body)
+        if self.first_token_seconds or self.token_interval_seconds:  # a model is as slow when it does not stream
+            words = len(self._words(answer))
+            time.sleep(self.first_token_seconds + self.token_interval_seconds * max(0, words - 1))
         payload = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "fake"),
             "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": self.chat_answer(body)}}],
+                         "message": {"role": "assistant", "content": answer}}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         }  # fmt: skip
         return Response(json.dumps(payload), content_type="application/json")
 
+    @staticmethod
+    def _words(answer: str) -> list[str]:
+        """The tokens of a streamed answer: each word with the white space before it."""
+        return re.findall(r"\s*\S+|\s+$", answer) or [""]
+
     def _chunks(self, body: dict[str, Any]) -> Iterator[str]:
         """The answer as OpenAI streams it. Werkzeug writes each chunk at once and closes this
         generator (GeneratorExit at a `yield`) when the client has gone."""
-        words = re.findall(r"\s*\S+|\s+$", self.chat_answer(body)) or [""]
-        record: dict[str, Any] = {"first": None, "last": None, "end": "dropped"}
+        words = self._words(self.chat_answer(body))
+        record: dict[str, Any] = {"start": time.time(), "first": None, "last": None, "end": "dropped"}
         with self._lock:
             self.streams.append(record)
 
@@ -237,13 +246,12 @@ def main() -> None:
     parser.add_argument("--constant", action="store_true", help="one vector for every text (no CPU per text)")
     parser.add_argument("--first-token", type=float, default=0.0, help="seconds before a stream's first token")
     parser.add_argument("--token-interval", type=float, default=0.0, help="seconds between a stream's tokens")
-    parser.add_argument("--answer-words", type=int, default=0, help="chat answers of this many words (cites [1])")
+    parser.add_argument("--answer", help="every chat answer (streamed a word at a time)")
     args = parser.parse_args()
     fake = FakeOpenAI(args.dimensions, args.latency, args.port, args.constant)
     fake.first_token_seconds, fake.token_interval_seconds = args.first_token, args.token_interval
-    if args.answer_words:
-        answer = " ".join(["word"] * (args.answer_words - 1) + ["[1]."])
-        fake.chat_answer = lambda body: answer
+    if args.answer:
+        fake.chat_answer = lambda body: str(args.answer)
     fake.start()
     print(f"fake OpenAI-compatible server on {fake.base_url}", flush=True)
     try:

@@ -104,11 +104,6 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
-    body = ErrorResponse(error=ErrorDetail(code=code, message=message, details=details))
-    return json_response(body.model_dump(exclude_none=True), status)
-
-
 async def parse_body(req: Request, model: type[M], *, optional: bool = False) -> M:
     """The JSON body validated into `model`; an absent body is `model()` when `optional`. A body
     longer than MAX_REQUEST_BODY_BYTES is refused as it arrives, without reading the rest."""
@@ -171,13 +166,19 @@ def _where(exc: BaseException) -> str:
 
 
 def _error_to_response(exc: Exception, function: str) -> Response:
+    status, error, headers = _error_of(exc, function)
+    response = json_response(ErrorResponse(error=error).model_dump(exclude_none=True), status)
+    response.headers.update(headers)
+    return response
+
+
+def _error_of(exc: Exception, function: str) -> tuple[int, ErrorDetail, dict[str, str]]:
+    """What a client is told of an exception: status, error, headers; unexpected ones are logged."""
     if isinstance(exc, AppError):
-        response = error_response(exc.status, exc.code, exc.message, exc.details)
-        for name, value in exc.headers.items():
-            response.headers[name] = value
-        return response
+        return exc.status, ErrorDetail(code=exc.code, message=exc.message, details=exc.details), exc.headers
     if isinstance(exc, ValidationError):
-        return error_response(400, "invalid_request", "The request is invalid.", validation_details(exc))
+        details = validation_details(exc)
+        return 400, ErrorDetail(code="invalid_request", message="The request is invalid.", details=details), {}
     if _is_database_unavailable(exc):
         logger.warning(
             "database unavailable in %s (invocation %s): %s",
@@ -186,7 +187,7 @@ def _error_to_response(exc: Exception, function: str) -> Response:
             type(exc).__name__,
         )
         unavailable = ServiceUnavailableError("The database is unavailable. Retry later.")
-        return error_response(unavailable.status, unavailable.code, unavailable.message)
+        return unavailable.status, ErrorDetail(code=unavailable.code, message=unavailable.message), {}
     logger.error(
         "unhandled %s in %s at %s (invocation %s)",
         type(exc).__name__,
@@ -194,7 +195,7 @@ def _error_to_response(exc: Exception, function: str) -> Response:
         _where(exc),
         invocation_id.get(),
     )
-    return error_response(500, "internal_error", f"Internal error. Invocation id: {invocation_id.get()}.")
+    return 500, ErrorDetail(code="internal_error", message=f"Internal error. Invocation id: {invocation_id.get()}."), {}
 
 
 class StreamError(BaseModel):
@@ -232,8 +233,8 @@ async def _server_sent(events: AsyncIterator[tuple[str, BaseModel]], function: s
         async for name, data in events:
             yield f"event: {name}\ndata: {data.model_dump_json()}\n\n"
     except Exception as exc:  # noqa: BLE001 - after the status went out, an error is the stream's last event
-        error = json.loads(bytes(_error_to_response(exc, function).body))["error"]
-        yield f"event: error\ndata: {StreamError(code=error['code'], message=error['message']).model_dump_json()}\n\n"
+        _, error, _ = _error_of(exc, function)
+        yield f"event: error\ndata: {StreamError(code=error.code, message=error.message).model_dump_json()}\n\n"
 
 
 def endpoint(handler: Handler) -> Callable[[Request, func.Context], Awaitable[Response]]:

@@ -9,6 +9,8 @@ import hashlib
 import json
 import logging
 import re
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -104,8 +106,9 @@ class FakeOpenAI:
         self.token_interval_seconds = 0.0
         self.stream_error_after: int | None = None
         self.stream_hold: threading.Event | None = None
-        # Per streamed answer, in order: when its first and last chunk were written (time.time()), and
-        # how it ended: "done" ([DONE] written), "error", or "dropped" (the client closed it first).
+        # Per streamed answer, in order: when it began and its first and last chunk were written
+        # (time.time()), and how it ended: "done" ([DONE] written), "error", "dropped" (the client closed
+        # it first), or "open" still.
         self.streams: list[dict[str, Any]] = []
 
     def calls(self, path: str) -> list[dict[str, Any]]:
@@ -182,7 +185,8 @@ class FakeOpenAI:
         if self.chat_fault is not None:
             return self._chat_fault(self.chat_fault)
         if body.get("stream"):
-            return Response(self._chunks(body), content_type="text/event-stream")
+            connection = request.environ.get("werkzeug.socket")
+            return Response(self._chunks(body, connection), content_type="text/event-stream")
         answer = self.chat_answer(body)
         if self.first_token_seconds or self.token_interval_seconds:  # a model is as slow when it does not stream
             words = len(self._words(answer))
@@ -203,11 +207,12 @@ class FakeOpenAI:
         """The tokens of a streamed answer: each word with the white space before it."""
         return re.findall(r"\s*\S+|\s+$", answer) or [""]
 
-    def _chunks(self, body: dict[str, Any]) -> Iterator[str]:
+    def _chunks(self, body: dict[str, Any], connection: socket.socket | None) -> Iterator[str]:
         """The answer as OpenAI streams it. Werkzeug writes each chunk at once and closes this
-        generator (GeneratorExit at a `yield`) when the client has gone."""
+        generator (GeneratorExit at a `yield`) when the client has gone; while it holds, the client
+        closing `connection` ends it."""
         words = self._words(self.chat_answer(body))
-        record: dict[str, Any] = {"start": time.time(), "first": None, "last": None, "end": "dropped"}
+        record: dict[str, Any] = {"start": time.time(), "first": None, "last": None, "end": "open"}
         with self._lock:
             self.streams.append(record)
 
@@ -217,21 +222,37 @@ class FakeOpenAI:
                     "model": body.get("model", "fake"), "choices": [choice]}  # fmt: skip
             return f"data: {json.dumps(data)}\n\n"
 
-        time.sleep(self.first_token_seconds)
-        for n, word in enumerate(words):
-            if n and self.token_interval_seconds:
-                time.sleep(self.token_interval_seconds)
-            if n == self.stream_error_after:
-                record["end"] = "error"
-                yield 'data: {"error": {"message": "injected failure mid-stream", "type": "server_error"}}\n\n'
-                return
-            yield chunk({"role": "assistant", "content": word} if n == 0 else {"content": word})
-            record["first"] = record["first"] or time.time()
-            if n == 0 and self.stream_hold is not None:
-                self.stream_hold.wait(10)
-        yield chunk({}, "stop")
-        yield "data: [DONE]\n\n"
-        record["last"], record["end"] = time.time(), "done"
+        try:
+            time.sleep(self.first_token_seconds)
+            for n, word in enumerate(words):
+                if n and self.token_interval_seconds:
+                    time.sleep(self.token_interval_seconds)
+                if n == self.stream_error_after:
+                    record["end"] = "error"
+                    yield 'data: {"error": {"message": "injected failure mid-stream", "type": "server_error"}}\n\n'
+                    return
+                yield chunk({"role": "assistant", "content": word} if n == 0 else {"content": word})
+                record["first"] = record["first"] or time.time()
+                if n == 0 and self.stream_hold is not None:
+                    while not self.stream_hold.wait(0.02):
+                        if connection is not None and _closed_by_peer(connection):
+                            record["end"] = "dropped"
+                            return
+            yield chunk({}, "stop")
+            yield "data: [DONE]\n\n"
+            record["last"], record["end"] = time.time(), "done"
+        except GeneratorExit:
+            record["end"] = "dropped"
+            raise
+
+
+def _closed_by_peer(connection: socket.socket) -> bool:
+    """Whether the other end closed the connection (it is readable, and reading would find its end)."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def main() -> None:

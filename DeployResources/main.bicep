@@ -313,10 +313,17 @@ var appSettings = {
 // host.json's "telemetryMode": "OpenTelemetry", the worker configures the Azure Monitor distro (package
 // azure-monitor-opentelemetry, in requirements.txt) before it imports the app, then exports our spans
 // and the records of the `services` loggers, under the host's trace of each request.
+//
+// PYTHON_ENABLE_INIT_INDEXING: HTTP streams (README "Streaming"). With it, the worker indexes the app
+// when it starts and, since the app imports the package azurefunctions-extensions-http-fastapi
+// (requirements.txt), serves every HTTP function through FastAPI's Request and Response on a local
+// HTTP server of its own: POST /api/chat can stream its answer. Needs Functions host 4.34.1 or later
+// (Flex Consumption runs a current 4.x host), Python 3.8 or later and the v2 programming model.
 var platformSettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
   PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
   PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME: 'services'
+  PYTHON_ENABLE_INIT_INDEXING: '1'
 }
 
 module functionApp 'modules/functionapp.bicep' = {

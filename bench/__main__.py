@@ -13,6 +13,7 @@ BENCHMARKS = {
     "quality": "bench.quality",
     "retrieve": "bench.retrieve",
     "storage": "bench.storage",
+    "stream": "bench.stream",
 }
 
 

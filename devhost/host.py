@@ -2,9 +2,13 @@
 triggers (their own routes, methods and route parameters) under the host's route prefix, and runs
 its timer triggers on their NCRONTAB schedules.
 
-Only what this project uses is supported: HTTP triggers with an `$return` HTTP output, and timer
-triggers. Auth levels are not enforced, as with `func start`. Like Azure's front end, it appends the
-address a request came from to its X-Forwarded-For header (the app's rate limits count per client).
+Only what this project uses is supported: HTTP triggers with an `$return` HTTP output, served as
+the Functions Python worker serves them with HTTP streams on (`PYTHON_ENABLE_INIT_INDEXING=1` and
+the `azurefunctions-extensions-http-fastapi` extension): the function gets a FastAPI `Request` (route
+parameters in `path_params`) and its FastAPI `Response` is sent as it is, a `StreamingResponse` chunk
+by chunk as it is produced; and timer triggers. Auth levels are not enforced, as with `func start`.
+Like Azure's front end, it appends the address a request came from to its X-Forwarded-For header
+(the app's rate limits count per client).
 """
 
 import asyncio
@@ -21,11 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
 
 import azure.functions as func
 from azure.functions.decorators.function_app import Function
 from azure.functions.timer import TimerRequest
+from fastapi import Request, Response
 
 logger = logging.getLogger("devhost")
 
@@ -187,12 +191,14 @@ class DevHost:
             await _send_error(send, 413, "payload_too_large", "The request body is too large.")
             return
         try:
-            response = await invoke(route.function, _request_of(scope, route_params, body), self.directory)
+            response = await invoke(route.function, _request_of(scope, route_params, body, receive), self.directory)
+            if not isinstance(response, Response):
+                raise TypeError(f"an HTTP function returned {type(response).__name__}, not a Response")
         except Exception as exc:  # noqa: BLE001 - the host answers 500 for a function that raised
             logger.error("function %s raised %s", name_of(route.function), type(exc).__name__)
             await _send_error(send, 500, "internal_error", "The function failed.")
             return
-        await self._send_response(send, response)
+        await response(scope, receive, send)  # a stream goes out as it comes, and stops if the client leaves
 
     def _match(self, path: str, method: str) -> tuple[HttpRoute | None, dict[str, str]]:
         for route in self.routes:
@@ -200,17 +206,6 @@ class DevHost:
             if match and method in route.methods:
                 return route, {k: v for k, v in match.groupdict().items() if v is not None}
         return None, {}
-
-    @staticmethod
-    async def _send_response(send: Send, response: func.HttpResponse) -> None:
-        body = response.get_body() or b""
-        headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
-        if body and not any(name == b"content-type" for name, _ in headers):
-            content_type = response.mimetype or "text/plain"
-            if response.charset and content_type.startswith(("text/", "application/json")):
-                content_type += f"; charset={response.charset}"
-            headers.append((b"content-type", content_type.encode("latin-1")))
-        await _send(send, response.status_code, headers, body)
 
     # --- timers -------------------------------------------------------------------------------
 
@@ -262,30 +257,26 @@ class DevHost:
             logger.error("timer %s failed: %s", name, type(exc).__name__)
 
 
-def _request_of(scope: Scope, route_params: dict[str, str], body: bytes) -> func.HttpRequest:
-    headers = _headers_of(scope)
-    query = scope.get("query_string", b"").decode("latin-1")
-    url = f"{scope.get('scheme', 'http')}://{headers.get('host', 'localhost')}{quote(scope['path'])}"
-    return func.HttpRequest(
-        method=scope["method"].upper(),
-        url=f"{url}?{query}" if query else url,
-        headers=headers,
-        params=dict(parse_qsl(query, keep_blank_values=True)),
-        route_params=route_params,
-        body=body,
-    )
+def _request_of(scope: Scope, route_params: dict[str, str], body: bytes, receive: Receive) -> Request:
+    """The FastAPI request the function gets: the body already read (replayed once, then `receive`
+    reports a disconnect), the route parameters as `path_params`, and X-Forwarded-For as Azure's
+    front end leaves it: the address the request came from appended, last."""
+    headers = [(name, value) for name, value in scope["headers"] if name.lower() != b"x-forwarded-for"]
+    forwarded = [value.decode("latin-1") for name, value in scope["headers"] if name.lower() == b"x-forwarded-for"]
+    if scope.get("client"):
+        forwarded.append(scope["client"][0])
+    if forwarded:
+        headers.append((b"x-forwarded-for", ", ".join(forwarded).encode("latin-1")))
+    replayed = False
 
+    async def replay() -> MutableMapping[str, Any]:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
 
-def _headers_of(scope: Scope) -> dict[str, str]:
-    """The request's headers by lower-case name; a repeated header's values joined by ", "."""
-    headers: dict[str, str] = {}
-    for key, value in scope["headers"]:
-        name, text = key.decode("latin-1").lower(), value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {text}" if name in headers else text
-    if scope.get("client"):  # as Azure's front end does: the address the request came from, last
-        forwarded = [headers["x-forwarded-for"]] if "x-forwarded-for" in headers else []
-        headers["x-forwarded-for"] = ", ".join([*forwarded, scope["client"][0]])
-    return headers
+    return Request({**scope, "headers": headers, "path_params": route_params}, replay)
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any, Literal
 
 import azure.functions as func
+from fastapi import Request, Response
 from pydantic import BaseModel
 
 from services.common.http import endpoint, json_response
@@ -32,17 +33,21 @@ class Operation:
     errors: tuple[int, ...] = ()  # beyond 500 and 503 (and 401 for session routes)
     session: bool = True
     content_type: str = "application/json"
+    # Server-Sent Events the first success status may answer instead (Accept: text/event-stream): name -> data
+    events: tuple[tuple[str, type[BaseModel]], ...] = ()
+    events_order: str = ""
 
 
 @bp.function_name("OpenApi")
 @bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
-async def openapi(req: func.HttpRequest) -> func.HttpResponse:
+async def openapi(req: Request) -> Response:
     return json_response(openapi_document())
 
 
 def operations() -> list[Operation]:
     from services.common.functions import HealthResponse
+    from services.common.http import StreamError
     from services.sessions.schemas import SessionRequest, SessionResponse
     from services.video_rag import schemas as v
 
@@ -65,8 +70,12 @@ def operations() -> list[Operation]:
                   "Add a video from captions the client has (WebVTT, SRT or plain text)",
                   {201: v.VideoResponse}, v.UploadTranscriptRequest, errors=(400, 413, 429)),
         Operation("/api/chat", "post", "GetInference",
-                  "Ask a question; the answer cites passages of the session's videos",
-                  {200: v.ChatResponse}, v.ChatRequest, errors=(400, 409, 413, 429)),
+                  "Ask a question; the answer cites passages of the session's videos (streamed as Server-Sent "
+                  "Events with Accept: text/event-stream)",
+                  {200: v.ChatResponse}, v.ChatRequest, errors=(400, 409, 413, 429),
+                  events=(("sources", v.ChatSourcesEvent), ("token", v.ChatTokenEvent), ("done", v.ChatResponse),
+                          ("error", StreamError)),
+                  events_order="sources, any number of token, then done or error"),
         Operation("/api/search", "post", "SearchVideos",
                   "Find the moments of this session's videos that match a query (the retrieval chat uses)",
                   {200: v.SearchResponse}, v.SearchRequest, errors=(400, 409, 413, 429)),
@@ -104,6 +113,15 @@ def _operation(op: Operation) -> dict[str, Any]:
         "security": SESSION_SECURITY if op.session else [],
         "responses": responses | {str(e): {"$ref": f"#/components/responses/Error{e}"} for e in errors},
     }
+    if op.events:
+        success = responses[str(min(op.responses))]
+        success["content"]["text/event-stream"] = {
+            "schema": {
+                "type": "string",
+                "description": "Server-Sent Events (docs/API.md), each `data` one line of JSON: " + op.events_order,
+            },
+            "x-events": {name: _ref(model.__name__) for name, model in op.events},
+        }
     if op.body is not None:
         content = {"application/json": {"schema": _ref(op.body.__name__)}}
         document["requestBody"] = {"required": op.body_required, "content": content}
@@ -132,6 +150,7 @@ def _schemas(ops: list[Operation]) -> dict[str, Any]:
 
     requests = {op.body for op in ops if op.body is not None}
     responses = {answer for op in ops for answer in op.responses.values() if not isinstance(answer, str)}
+    responses |= {model for op in ops for _, model in op.events}
     modes: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         *((model, "validation") for model in sorted(requests, key=lambda m: m.__name__)),
         *((model, "serialization") for model in sorted(responses | {ErrorResponse}, key=lambda m: m.__name__)),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Literal
 
 import azure.functions as func
+from fastapi import Request, Response
 from pydantic import BaseModel
 
 from services.common.http import endpoint, json_response
@@ -23,7 +24,7 @@ class HealthResponse(BaseModel):
 @bp.function_name("Health")
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
-async def health(req: func.HttpRequest) -> func.HttpResponse:
+async def health(req: Request) -> Response:
     from services.common import database
 
     try:
@@ -57,6 +58,6 @@ def chat_page() -> tuple[bytes, dict[str, str]]:
 @bp.function_name("ChatPage")
 @bp.route(route="app", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @endpoint
-async def app_page(req: func.HttpRequest) -> func.HttpResponse:
+async def app_page(req: Request) -> Response:
     page, headers = chat_page()
-    return func.HttpResponse(page, status_code=200, mimetype="text/html", charset="utf-8", headers=headers)
+    return Response(page, status_code=200, media_type="text/html; charset=utf-8", headers=headers)

@@ -1,16 +1,25 @@
 """HTTP helpers: JSON responses, request body parsing, and the one place where errors become the
-JSON error body of `docs/API.md`."""
+JSON error body of `docs/API.md`.
+
+Handlers take and return FastAPI's `Request`/`Response` (the types the extension re-exports): importing
+`azurefunctions.extensions.http.fastapi` (here, so by `function_app.py`) together with the app setting
+`PYTHON_ENABLE_INIT_INDEXING=1` makes the Functions Python worker serve every HTTP function through
+them ("HTTP streams"), which is what lets a response be a stream (`StreamingResponse`)."""
 
 import json
 import logging
+import re
 import time
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import azure.functions as func
+import azurefunctions.extensions.http.fastapi  # noqa: F401 - its import is what turns HTTP streams on
+from fastapi import Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError, WithJsonSchema, field_validator
 
 from services.common.errors import (
@@ -25,7 +34,7 @@ from services.common.telemetry import log_request, session_hash
 logger = logging.getLogger("services.http")
 
 M = TypeVar("M", bound=BaseModel)
-Handler = Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]
+Handler = Callable[[Request], Awaitable[Response]]
 
 invocation_id: ContextVar[str] = ContextVar("invocation_id", default="-")
 
@@ -67,13 +76,16 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def json_response(body: Any, status: int = 200) -> func.HttpResponse:
+JSON = "application/json; charset=utf-8"
+
+
+def json_response(body: Any, status: int = 200) -> Response:
     payload = body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body)
-    return func.HttpResponse(payload, status_code=status, mimetype="application/json", charset="utf-8")
+    return Response(payload, status_code=status, media_type=JSON)
 
 
-def no_content() -> func.HttpResponse:
-    return func.HttpResponse(status_code=204)
+def no_content() -> Response:
+    return Response(status_code=204)
 
 
 class ErrorDetail(BaseModel):
@@ -92,16 +104,17 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def error_response(status: int, code: str, message: str, details: Any = None) -> func.HttpResponse:
-    body = ErrorResponse(error=ErrorDetail(code=code, message=message, details=details))
-    return json_response(body.model_dump(exclude_none=True), status)
-
-
-def parse_body(req: func.HttpRequest, model: type[M], *, optional: bool = False) -> M:
-    """The JSON body validated into `model`; an absent body is `model()` when `optional`."""
-    body = req.get_body() or b""
-    if len(body) > get_settings().max_request_body_bytes:
-        raise PayloadTooLargeError()
+async def parse_body(req: Request, model: type[M], *, optional: bool = False) -> M:
+    """The JSON body validated into `model`; an absent body is `model()` when `optional`. A body
+    longer than MAX_REQUEST_BODY_BYTES is refused as it arrives, without reading the rest."""
+    limit = get_settings().max_request_body_bytes
+    chunks, size = [], 0
+    async for chunk in req.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError()
+        chunks.append(chunk)
+    body = b"".join(chunks)
     if not body:
         if optional:
             return model()
@@ -152,14 +165,20 @@ def _where(exc: BaseException) -> str:
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
 
 
-def _error_to_response(exc: Exception, function: str) -> func.HttpResponse:
+def _error_to_response(exc: Exception, function: str) -> Response:
+    status, error, headers = _error_of(exc, function)
+    response = json_response(ErrorResponse(error=error).model_dump(exclude_none=True), status)
+    response.headers.update(headers)
+    return response
+
+
+def _error_of(exc: Exception, function: str) -> tuple[int, ErrorDetail, dict[str, str]]:
+    """What a client is told of an exception: status, error, headers; unexpected ones are logged."""
     if isinstance(exc, AppError):
-        response = error_response(exc.status, exc.code, exc.message, exc.details)
-        for name, value in exc.headers.items():
-            response.headers[name] = value
-        return response
+        return exc.status, ErrorDetail(code=exc.code, message=exc.message, details=exc.details), exc.headers
     if isinstance(exc, ValidationError):
-        return error_response(400, "invalid_request", "The request is invalid.", validation_details(exc))
+        details = validation_details(exc)
+        return 400, ErrorDetail(code="invalid_request", message="The request is invalid.", details=details), {}
     if _is_database_unavailable(exc):
         logger.warning(
             "database unavailable in %s (invocation %s): %s",
@@ -168,7 +187,7 @@ def _error_to_response(exc: Exception, function: str) -> func.HttpResponse:
             type(exc).__name__,
         )
         unavailable = ServiceUnavailableError("The database is unavailable. Retry later.")
-        return error_response(unavailable.status, unavailable.code, unavailable.message)
+        return unavailable.status, ErrorDetail(code=unavailable.code, message=unavailable.message), {}
     logger.error(
         "unhandled %s in %s at %s (invocation %s)",
         type(exc).__name__,
@@ -176,33 +195,83 @@ def _error_to_response(exc: Exception, function: str) -> func.HttpResponse:
         _where(exc),
         invocation_id.get(),
     )
-    return error_response(500, "internal_error", f"Internal error. Invocation id: {invocation_id.get()}.")
+    return 500, ErrorDetail(code="internal_error", message=f"Internal error. Invocation id: {invocation_id.get()}."), {}
 
 
-def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], Awaitable[func.HttpResponse]]:
-    """Wraps an HTTP handler `(req) -> HttpResponse`: errors become JSON error bodies, and one log line
-    is written per request. The wrapper's own signature `(req, context)` is what the Functions worker
-    binds, so handlers stay free of binding plumbing."""
+class StreamError(BaseModel):
+    """The `error` event that ends a stream which failed after it began (its status was sent)."""
 
-    async def wrapper(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+    code: str
+    message: str
+
+
+EVENT_STREAM = "text/event-stream"
+
+
+def wants_event_stream(req: Request) -> bool:
+    """The request's Accept names `text/event-stream` (and does not refuse it with q=0)."""
+    for item in req.headers.get("accept", "").split(","):
+        media_type, _, parameters = item.partition(";")
+        quality = _QUALITY.search(parameters)
+        if media_type.strip().lower() == EVENT_STREAM and not (quality and float(quality.group(1)) == 0):
+            return True
+    return False
+
+
+_QUALITY = re.compile(r"\bq\s*=\s*(\d+(?:\.\d*)?)", re.I)
+
+
+def event_stream(events: AsyncIterator[tuple[str, BaseModel]], function: str) -> StreamingResponse:
+    """Server-Sent Events, one per (name, data) of `events`, each sent as soon as it comes; an error
+    of `events` ends the stream with an `error` event (mapped and logged as `endpoint` does)."""
+    headers = {"X-Accel-Buffering": "no"}  # no proxy may hold events back
+    return StreamingResponse(_server_sent(events, function), media_type=EVENT_STREAM, headers=headers)
+
+
+async def _server_sent(events: AsyncIterator[tuple[str, BaseModel]], function: str) -> AsyncIterator[str]:
+    try:
+        async for name, data in events:
+            yield f"event: {name}\ndata: {data.model_dump_json()}\n\n"
+    except Exception as exc:  # noqa: BLE001 - after the status went out, an error is the stream's last event
+        _, error, _ = _error_of(exc, function)
+        yield f"event: error\ndata: {StreamError(code=error.code, message=error.message).model_dump_json()}\n\n"
+
+
+def endpoint(handler: Handler) -> Callable[[Request, func.Context], Awaitable[Response]]:
+    """Wraps an HTTP handler `(req) -> Response`: errors become JSON error bodies, and one log line
+    is written per request (for a stream, when it ends: its duration is the whole stream's). The
+    wrapper's own signature `(req, context)` is what the Functions worker binds, so handlers stay free
+    of binding plumbing."""
+
+    async def wrapper(req: Request, context: func.Context) -> Response:
+        function = context.function_name or handler.__name__
         token = invocation_id.set(context.invocation_id)
         session_token = session_hash.set(None)
         started = time.perf_counter()
         try:
             response = await handler(req)
         except Exception as exc:  # noqa: BLE001 - this is the one place errors are mapped
-            response = _error_to_response(exc, context.function_name or handler.__name__)
+            response = _error_to_response(exc, function)
             if response.status_code == 503:
                 response.headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
-        log_request(
-            function=context.function_name or handler.__name__,
-            invocation_id=context.invocation_id,
-            method=req.method,
-            status=response.status_code,
-            duration_ms=(time.perf_counter() - started) * 1000,
-        )
+
+        def log() -> None:
+            log_request(
+                function=function,
+                invocation_id=context.invocation_id,
+                method=req.method,
+                status=response.status_code,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                session=session,
+            )
+
+        session = session_hash.get()
+        if isinstance(response, StreamingResponse):
+            response.body_iterator = _logged(response.body_iterator, log, context.invocation_id, session)
+        else:
+            log()
         invocation_id.reset(token)
         session_hash.reset(session_token)
         return response
@@ -212,3 +281,19 @@ def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], Awa
     wrapper.__doc__ = handler.__doc__
     wrapper.__module__ = handler.__module__
     return wrapper
+
+
+async def _logged(
+    stream: AsyncIterable[Any], log: Callable[[], None], invocation: str, session: str | None
+) -> AsyncIterator[Any]:
+    """`stream` with the request's invocation id and session in the context of its logs (the worker
+    sends a stream from a task of its own, after the handler returned), then the request's log line,
+    however it ends (done, failed, or the client gone). Not reset: the task that sends a response
+    ends with it."""
+    invocation_id.set(invocation)
+    session_hash.set(session)
+    try:
+        async for chunk in stream:
+            yield chunk
+    finally:
+        log()

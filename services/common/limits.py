@@ -26,7 +26,7 @@ from services.common.errors import RateLimitedError
 from services.common.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    import azure.functions as func
+    from fastapi import Request
     from sqlalchemy.ext.asyncio import AsyncSession
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ RULES = (
 # --- who the client is ---------------------------------------------------------------------------
 
 
-def client_key(req: "func.HttpRequest") -> str:
+def client_key(req: "Request") -> str:
     """The client of a request, as the hash its rate limits are counted under."""
     address = client_address(req.headers.get(FORWARDED_FOR), get_settings().trusted_proxy_count)
     return hashlib.sha256(f"client:{address}".encode()).hexdigest()[:32]

@@ -27,14 +27,17 @@ def set_session(session_id: object) -> None:
     session_hash.set(hash_session_id(session_id))
 
 
-def log_request(*, function: str, invocation_id: str, method: str, status: int, duration_ms: float) -> None:
+def log_request(
+    *, function: str, invocation_id: str, method: str, status: int, duration_ms: float, session: str | None = None
+) -> None:
+    """One line per request; `session`: its hash, when the line is written outside the request's context."""
     request_logger.info(
         json.dumps(
             {
                 "event": "request",
                 "function": function,
                 "invocation_id": invocation_id,
-                "session": session_hash.get(),
+                "session": session or session_hash.get(),
                 "method": method,
                 "status": status,
                 "duration_ms": round(duration_ms, 1),

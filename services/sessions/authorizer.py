@@ -3,7 +3,7 @@
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import azure.functions as func
+from fastapi import Request, Response
 
 from services.common.errors import SessionRequiredError
 from services.common.telemetry import set_session
@@ -14,19 +14,19 @@ if TYPE_CHECKING:  # the service (and SQLAlchemy) load on the first request, not
 SESSION_HEADER = "X-Session-Id"
 SESSION_QUERY_PARAMETER = "session_id"
 
-SessionHandler = Callable[[func.HttpRequest, "ActiveSession"], Awaitable[func.HttpResponse]]
+SessionHandler = Callable[[Request, "ActiveSession"], Awaitable[Response]]
 
 
-def session_id_from(req: func.HttpRequest) -> str | None:
+def session_id_from(req: Request) -> str | None:
     """The session id a request carries: the X-Session-Id header, else the session_id query parameter."""
-    raw = req.headers.get(SESSION_HEADER) or req.params.get(SESSION_QUERY_PARAMETER)
+    raw = req.headers.get(SESSION_HEADER) or req.query_params.get(SESSION_QUERY_PARAMETER)
     return raw.strip() if raw and raw.strip() else None
 
 
-def require_session(handler: SessionHandler) -> Callable[[func.HttpRequest], Awaitable[func.HttpResponse]]:
+def require_session(handler: SessionHandler) -> Callable[[Request], Awaitable[Response]]:
     """Runs `handler(req, session)` for a live session (renewing it), or raises the 401 of docs/API.md."""
 
-    async def authorized(req: func.HttpRequest) -> func.HttpResponse:
+    async def authorized(req: Request) -> Response:
         from services.sessions.functions import sessions
         from services.sessions.service import parse_session_id
 

@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import azure.functions as func
+from fastapi import Request, Response
 
 from services.common.http import endpoint, json_response, no_content, parse_body
 from services.common.limits import client_key, get_limits
@@ -42,8 +43,8 @@ def sessions() -> "SessionService":
 @bp.function_name("GetOrCreateSession")
 @bp.route(route="sessions", methods=["POST"])
 @endpoint
-async def get_or_create_session(req: func.HttpRequest) -> func.HttpResponse:
-    body = parse_body(req, SessionRequest, optional=True)
+async def get_or_create_session(req: Request) -> Response:
+    body = await parse_body(req, SessionRequest, optional=True)
     session, created = await sessions().get_or_create(body.session_id or session_id_from(req), client_key(req))
     set_session(session.id)
     return json_response(SessionResponse.of(session, created), 201 if created else 200)
@@ -53,7 +54,7 @@ async def get_or_create_session(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="sessions/current", methods=["DELETE"])
 @endpoint
 @require_session
-async def delete_session(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
+async def delete_session(req: Request, session: "ActiveSession") -> Response:
     await sessions().delete(session.id)
     return no_content()
 

@@ -1,10 +1,12 @@
 """The chat use cases: a question about the session's videos answered from their transcripts with
-citations and remembered as a turn of the session's conversation; and search, the same retrieval
-without an answer."""
+citations (at once, or streamed as the model writes it) and remembered as a turn of the session's
+conversation; and search, the same retrieval without an answer."""
 
+import asyncio
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -15,7 +17,7 @@ from services.common.settings import Settings
 from services.video_rag import rag
 from services.video_rag.errors import NoVideosError
 from services.video_rag.history import ChatHistory, Turn
-from services.video_rag.llm import ChatModelError, complete
+from services.video_rag.llm import ChatModelError, complete, stream
 from services.video_rag.repository import VideoRepository
 from services.video_rag.retrieval import Moment, Retriever
 from services.video_rag.youtube import video_url
@@ -36,6 +38,35 @@ class Answer:
     answer: str
     mode: Literal["generative", "extractive"]
     sources: list[rag.Passage]
+    suggestions: list[str] = field(default_factory=list)  # follow-up questions (generative answers only)
+
+
+@dataclass(frozen=True)
+class Token:
+    """A piece of an answer as the model writes it."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamedAnswer:
+    """A question made ready to answer: `sources` are the passages its answer's citations refer to
+    while it streams (those given to the model; extractive: the answer's own), `events` the answer as
+    it is written (`Token`s), then the `Answer`, remembered just before it is yielded."""
+
+    sources: list[rag.Passage]
+    events: AsyncGenerator[Token | Answer, None]
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What a question needs once retrieval is done: the model's prompt, or the answer already."""
+
+    session_id: uuid.UUID
+    question: str
+    passages: list[rag.Passage]
+    messages: list[tuple[str, str]] | None = None
+    answer: Answer | None = None
 
 
 class ChatService:
@@ -64,6 +95,50 @@ class ChatService:
         self, session_id: uuid.UUID, question: str, video_ids: Sequence[str] | None, client: str | None = None
     ) -> Answer:
         """`client`: whose rate limits count this question (None: no client's)."""
+        prepared = await self._prepare(session_id, question, video_ids, client)
+        answer = prepared.answer
+        if answer is None:
+            assert prepared.messages is not None
+            answer = self._generated(await self._complete(prepared.messages), prepared.passages)
+        await self._remember(prepared, answer)
+        return answer
+
+    async def ask_streaming(
+        self, session_id: uuid.UUID, question: str, video_ids: Sequence[str] | None, client: str | None = None
+    ) -> StreamedAnswer:
+        """`ask`, streamed: everything up to retrieval happens here (its errors are the request's), the
+        answer in `events`. The turn is remembered once the model has finished, before the `Answer` is
+        yielded; a consumer that stops earlier (a client gone) leaves no turn: the history never holds
+        a question without its answer, nor part of an answer."""
+        prepared = await self._prepare(session_id, question, video_ids, client)
+        fixed = prepared.answer
+        return StreamedAnswer(fixed.sources if fixed else prepared.passages, self._stream(prepared))
+
+    async def _stream(self, prepared: _Prepared) -> AsyncGenerator[Token | Answer, None]:
+        answer = prepared.answer
+        if answer is None:
+            assert self._chat_model is not None and prepared.messages is not None
+            splitter = rag.AnswerSplitter()
+            try:
+                async with aclosing(stream(self._chat_model, prepared.messages)) as pieces:
+                    async for piece in pieces:
+                        if text := splitter.feed(piece):
+                            yield Token(text)
+            except ChatModelError as exc:
+                raise ServiceUnavailableError(str(exc)) from None
+            if rest := splitter.rest():
+                yield Token(rest)
+            answer = self._generated(splitter.raw, prepared.passages)
+        else:
+            yield Token(answer.answer)
+        await _uninterrupted(self._remember(prepared, answer))
+        yield answer
+
+    async def _prepare(
+        self, session_id: uuid.UUID, question: str, video_ids: Sequence[str] | None, client: str | None
+    ) -> _Prepared:
+        """Counts the question, reads the conversation, rewrites a follow-up and retrieves passages:
+        the model's prompt, or the answer when no model is needed (extractive, no passage found)."""
         s = self._settings
         videos = await self._videos_of(session_id, video_ids)
         last = 2 * s.chat_history_turns  # a turn is a question and its answer
@@ -71,22 +146,34 @@ class ChatService:
             turns = await self._history.turns(db, session_id, last=last) if last else []
         await self._reserve(client, question, turns, answer=True)
         queries = await self._queries(question, turns)
-        passages = self._passages(await self._retriever.search(queries, videos, self._settings.retrieval_top_k), videos)
+        passages = self._passages(await self._retriever.search(queries, videos, s.retrieval_top_k), videos)
         if not passages:
-            answer = Answer(rag.NO_ANSWER, self._mode, [])
-        elif self._chat_model is not None:
-            passages = rag.within_budget(passages, self._settings.chat_prompt_max_tokens)
-            text, sources = rag.cite(await self._complete(rag.answer_messages(queries[0][0], passages)), passages)
-            answer = Answer(text, "generative", sources)
-        else:
+            return _Prepared(session_id, question, [], answer=Answer(rag.NO_ANSWER, self._mode, []))
+        if self._chat_model is None:
             text, sources = rag.extractive_answer(question, passages, video_url)
-            answer = Answer(text, "extractive", sources)
+            return _Prepared(session_id, question, passages, answer=Answer(text, "extractive", sources))
+        passages = rag.within_budget(passages, s.chat_prompt_max_tokens)
+        return _Prepared(session_id, question, passages, messages=rag.answer_messages(queries[0][0], passages))
+
+    @staticmethod
+    def _generated(reply: str, passages: list[rag.Passage]) -> Answer:
+        """The model's reply as an answer: suggestions cut off, citations validated and renumbered."""
+        text, suggestions = rag.split_suggestions(reply)
+        text, sources = rag.cite(text, passages)
+        return Answer(text, "generative", sources, suggestions)
+
+    async def _remember(self, prepared: _Prepared, answer: Answer) -> None:
         remembered = [source.source() for source in answer.sources]
         async with self._transaction() as db:
             await self._history.add_turn(
-                db, session_id, question, answer.answer, remembered, self._clock(), keep=2 * s.chat_history_max_turns
+                db,
+                prepared.session_id,
+                prepared.question,
+                answer.answer,
+                remembered,
+                self._clock(),
+                keep=2 * self._settings.chat_history_max_turns,
             )
-        return answer
 
     async def search(
         self, session_id: uuid.UUID, query: str, video_ids: Sequence[str] | None, k: int, client: str | None = None
@@ -180,3 +267,11 @@ def _plain_queries(question: str, turns: list[Turn]) -> list[tuple[str, float]]:
         return [(question, 1.0)]
     previous = next((t.content for t in reversed(turns) if t.role == "user"), "")
     return [(question, 1.0), (f"{previous} {question}", PREVIOUS_QUESTION_WEIGHT)]
+
+
+async def _uninterrupted(work: Awaitable[None]) -> None:
+    """Awaits `work`, which goes on to its end if the caller is cancelled meanwhile (a client that
+    leaves while its turn is written): a transaction is not cut in the middle."""
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())  # its error is the caller's
+    await asyncio.shield(task)

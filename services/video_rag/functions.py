@@ -1,12 +1,14 @@
 """HTTP functions of videos, transcripts and chat, and the services they call, wired with their
 production collaborators."""
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING
 
 import azure.functions as func
+from fastapi import Request, Response
+from pydantic import BaseModel
 
-from services.common.http import endpoint, json_response, no_content, parse_body
+from services.common.http import endpoint, event_stream, json_response, no_content, parse_body, wants_event_stream
 from services.common.limits import client_key, get_limits
 from services.common.settings import get_settings
 from services.sessions.authorizer import require_session
@@ -15,6 +17,8 @@ from services.video_rag.schemas import (
     AddVideosResponse,
     ChatRequest,
     ChatResponse,
+    ChatSourcesEvent,
+    ChatTokenEvent,
     HistoryQuery,
     HistoryResponse,
     MessageOut,
@@ -31,7 +35,7 @@ from services.video_rag.schemas import (
 
 if TYPE_CHECKING:  # the services (SQLAlchemy, LangChain) load on the first request, not at import
     from services.sessions.service import ActiveSession, SessionDependent
-    from services.video_rag.chat import ChatService
+    from services.video_rag.chat import ChatService, StreamedAnswer
     from services.video_rag.service import VideoService
 
 bp = func.Blueprint()
@@ -88,8 +92,8 @@ def session_data() -> Sequence["SessionDependent"]:
 @bp.route(route="videos", methods=["POST"])
 @endpoint
 @require_session
-async def save_video_transcript(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
-    body = parse_body(req, AddVideosRequest)
+async def save_video_transcript(req: Request, session: "ActiveSession") -> Response:
+    body = await parse_body(req, AddVideosRequest)
     languages = body.languages or get_settings().default_languages
     results = await videos().add_videos(session.id, body.urls, languages, client_key(req))
     return json_response(AddVideosResponse(videos=[VideoResultOut.of(result) for result in results]))
@@ -99,8 +103,8 @@ async def save_video_transcript(req: func.HttpRequest, session: "ActiveSession")
 @bp.route(route="transcripts", methods=["POST"])
 @endpoint
 @require_session
-async def save_transcript(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
-    body = parse_body(req, UploadTranscriptRequest)
+async def save_transcript(req: Request, session: "ActiveSession") -> Response:
+    body = await parse_body(req, UploadTranscriptRequest)
     view = await videos().add_upload(session.id, body.upload(), client_key(req))
     return json_response(VideoResponse(video=VideoOut.of(view)), 201)
 
@@ -109,7 +113,7 @@ async def save_transcript(req: func.HttpRequest, session: "ActiveSession") -> fu
 @bp.route(route="videos", methods=["GET"])
 @endpoint
 @require_session
-async def get_videos(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
+async def get_videos(req: Request, session: "ActiveSession") -> Response:
     views = await videos().list_videos(session.id)
     return json_response(VideosResponse(videos=[VideoOut.of(view) for view in views]))
 
@@ -118,8 +122,8 @@ async def get_videos(req: func.HttpRequest, session: "ActiveSession") -> func.Ht
 @bp.route(route="videos/{video_id}", methods=["DELETE"])
 @endpoint
 @require_session
-async def remove_video(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
-    await videos().remove_video(session.id, req.route_params.get("video_id", ""))
+async def remove_video(req: Request, session: "ActiveSession") -> Response:
+    await videos().remove_video(session.id, req.path_params.get("video_id", ""))
     return no_content()
 
 
@@ -127,19 +131,33 @@ async def remove_video(req: func.HttpRequest, session: "ActiveSession") -> func.
 @bp.route(route="chat", methods=["POST"])
 @endpoint
 @require_session
-async def get_inference(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
-    body = parse_body(req, ChatRequest)
+async def get_inference(req: Request, session: "ActiveSession") -> Response:
+    body = await parse_body(req, ChatRequest)
+    if wants_event_stream(req):  # Server-Sent Events (docs/API.md): sources, token*, then done or error
+        streamed = await chat().ask_streaming(session.id, body.question, body.video_ids, client_key(req))
+        return event_stream(chat_events(streamed), "GetInference")
     answer = await chat().ask(session.id, body.question, body.video_ids, client_key(req))
-    sources = [SourceOut.model_validate(source, from_attributes=True) for source in answer.sources]
-    return json_response(ChatResponse(answer=answer.answer, mode=answer.mode, sources=sources))
+    return json_response(ChatResponse.of(answer))
+
+
+async def chat_events(streamed: "StreamedAnswer") -> AsyncIterator[tuple[str, BaseModel]]:
+    from services.video_rag.chat import Token
+
+    sources = [SourceOut.model_validate(source, from_attributes=True) for source in streamed.sources]
+    yield "sources", ChatSourcesEvent(sources=sources)
+    async for event in streamed.events:
+        if isinstance(event, Token):
+            yield "token", ChatTokenEvent(text=event.text)
+        else:
+            yield "done", ChatResponse.of(event)
 
 
 @bp.function_name("SearchVideos")
 @bp.route(route="search", methods=["POST"])
 @endpoint
 @require_session
-async def search_videos(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
-    body = parse_body(req, SearchRequest)
+async def search_videos(req: Request, session: "ActiveSession") -> Response:
+    body = await parse_body(req, SearchRequest)
     passages = await chat().search(session.id, body.query, body.video_ids, body.k, client_key(req))
     return json_response(SearchResponse(results=[SearchResultOut.of(passage) for passage in passages]))
 
@@ -148,8 +166,8 @@ async def search_videos(req: func.HttpRequest, session: "ActiveSession") -> func
 @bp.route(route="chat/history", methods=["GET"])
 @endpoint
 @require_session
-async def get_chat_message_history(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
-    query = HistoryQuery.model_validate(dict(req.params))
+async def get_chat_message_history(req: Request, session: "ActiveSession") -> Response:
+    query = HistoryQuery.model_validate(dict(req.query_params))
     turns = await chat().history(session.id, query.limit + 1, query.before)  # one more: are there older ones?
     older, page = turns[: -query.limit], turns[-query.limit :]
     messages = [MessageOut.model_validate(turn, from_attributes=True) for turn in page]
@@ -160,6 +178,6 @@ async def get_chat_message_history(req: func.HttpRequest, session: "ActiveSessio
 @bp.route(route="chat/history", methods=["DELETE"])
 @endpoint
 @require_session
-async def clear_chat_message_history(req: func.HttpRequest, session: "ActiveSession") -> func.HttpResponse:
+async def clear_chat_message_history(req: Request, session: "ActiveSession") -> Response:
     await chat().clear_history(session.id)
     return no_content()

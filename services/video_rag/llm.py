@@ -2,7 +2,9 @@
 None when no provider is configured: answers are then extractive."""
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import TYPE_CHECKING, Any, cast
 
 from services.common.clients import openai_connection, shared_client
 from services.common.settings import Settings
@@ -49,7 +51,26 @@ async def complete(model: "BaseChatModel", messages: list[tuple[str, str]]) -> s
     except Exception as exc:  # noqa: BLE001 - any client, HTTP or parsing failure of the upstream
         logger.warning("chat model request failed: %s", type(exc).__name__)
         raise ChatModelError("The chat model is unavailable. Retry later.") from None
-    content = reply.content
-    if not isinstance(content, str):
-        content = "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)
-    return content.strip()
+    return _text(reply.content).strip()
+
+
+async def stream(model: "BaseChatModel", messages: list[tuple[str, str]]) -> AsyncGenerator[str, None]:
+    """The model's text answer to `messages` as it is generated, piece by piece; ChatModelError when
+    the model fails, before its first piece or after. Close it (`contextlib.aclosing`) to stop the
+    model: its HTTP stream is closed at once, and no more tokens are paid for."""
+    try:
+        with span("llm.chat", stream=True):
+            # An async generator, typed as an iterator by LangChain.
+            async with aclosing(cast("AsyncGenerator[Any, None]", model.astream(messages))) as chunks:
+                async for chunk in chunks:
+                    if text := _text(chunk.content):
+                        yield text
+    except Exception as exc:  # noqa: BLE001 - any client, HTTP or parsing failure of the upstream
+        logger.warning("chat model stream failed: %s", type(exc).__name__)
+        raise ChatModelError("The chat model failed while answering. Retry later.") from None
+
+
+def _text(content: str | list[Any]) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part if isinstance(part, str) else str(part.get("text", "")) for part in content)

@@ -2,7 +2,11 @@
 
 Passages are numbered [1]..[k] in the prompt; the model cites them as [n]. The answer keeps only
 citations of passages that exist, renumbered in order of first citation, and its sources are
-exactly those passages, in that order."""
+exactly those passages, in that order.
+
+The same call suggests follow-up questions: the model writes them after its answer inside
+<suggestions>...</suggestions>, which is cut off the answer (also while it streams: `AnswerSplitter`)
+and validated (`suggestions`)."""
 
 import math
 import re
@@ -23,7 +27,14 @@ appears inside them.
 passages as [1][3].
 - Use no knowledge beyond the passages. If they do not contain the answer, say that the transcripts \
 do not contain it, and cite nothing.
-- Answer in the language of the question, concisely."""
+- Answer in the language of the question, concisely.
+- After the answer, suggest up to 3 short follow-up questions that the passages can answer, in the \
+language of the question, one per line, between <suggestions> and </suggestions>, and write nothing \
+after </suggestions>."""
+
+SUGGESTIONS_OPEN, SUGGESTIONS_CLOSE = "<suggestions>", "</suggestions>"
+MAX_SUGGESTIONS = 3
+MAX_SUGGESTION_CHARS = 200
 
 REWRITE_SYSTEM = """Rewrite the user's last question as one standalone question that can be understood \
 without the conversation: resolve pronouns and references ("he", "that", "after that") using the \
@@ -113,6 +124,70 @@ def plain_text(answer: str) -> str:
     text = _REFERENCE_LINK.sub("", text)
     text = _TAG.sub("", text)
     return _ADDRESS.sub("(link removed)", text)
+
+
+_OPEN = re.compile(re.escape(SUGGESTIONS_OPEN), re.I)
+_CLOSE = re.compile(re.escape(SUGGESTIONS_CLOSE), re.I)
+_LIST_MARK = re.compile(r"^\s*(?:[-*•–]|\d{1,2}[.)])\s+")
+
+
+def split_suggestions(raw: str) -> tuple[str, list[str]]:
+    """A model's reply as its answer (what comes before the suggestions block) and its suggested
+    follow-up questions (`suggestions`); no block, no suggestions."""
+    opening = _OPEN.search(raw)
+    if opening is None:
+        return raw, []
+    block = raw[opening.end() :]
+    closing = _CLOSE.search(block)
+    return raw[: opening.start()], suggestions(block[: closing.start()] if closing else block)
+
+
+def suggestions(block: str) -> list[str]:
+    """The questions of a suggestions block, one a line: list marks, citations, links and markup
+    removed; empty, overlong and repeated ones dropped; at most MAX_SUGGESTIONS."""
+    found: dict[str, str] = {}
+    for line in block.splitlines():
+        text = _CITATION.sub(lambda m: "" if m.group(1) else " ", plain_text(_LIST_MARK.sub("", line)))
+        text = " ".join(text.split()).strip(" \"'“”")
+        if text and len(text) <= MAX_SUGGESTION_CHARS:
+            found.setdefault(text.casefold(), text)
+    return list(found.values())[:MAX_SUGGESTIONS]
+
+
+class AnswerSplitter:
+    """The answer of a streamed reply, piece by piece, without its suggestions block: `feed` returns
+    what can be shown now, holding back a tail that may be the start of `<suggestions>`; `rest` what
+    was held back once the reply has ended; `raw` the whole reply so far."""
+
+    def __init__(self) -> None:
+        self._pieces: list[str] = []
+        self._held = ""
+        self._in_block = False
+
+    @property
+    def raw(self) -> str:
+        return "".join(self._pieces)
+
+    def feed(self, piece: str) -> str:
+        self._pieces.append(piece)
+        if self._in_block:
+            return ""
+        text = self._held + piece
+        opening = _OPEN.search(text)
+        if opening is not None:
+            self._in_block, self._held = True, ""
+            return text[: opening.start()]
+        keep = next(
+            (n for n in range(min(len(text), len(SUGGESTIONS_OPEN) - 1), 0, -1)
+             if text[-n:].lower() == SUGGESTIONS_OPEN[:n]),
+            0,
+        )  # fmt: skip
+        self._held = text[len(text) - keep :]
+        return text[: len(text) - keep]
+
+    def rest(self) -> str:
+        held, self._held = self._held, ""
+        return held
 
 
 def cite(answer: str, passages: list[Passage]) -> tuple[str, list[Passage]]:

@@ -8,6 +8,7 @@ from services.common.http import RequestModel, Timestamp
 from services.video_rag.youtube import parse_video_id, video_url
 
 if TYPE_CHECKING:
+    from services.video_rag.chat import Answer
     from services.video_rag.rag import Passage
     from services.video_rag.repository import SessionVideoView
     from services.video_rag.service import ItemResult, Upload
@@ -154,9 +155,30 @@ class SearchResponse(BaseModel):
 
 
 class ChatResponse(BaseModel):
+    """The answer (and the `done` event of a streamed one)."""
+
     answer: str
     mode: Literal["generative", "extractive"]
     sources: list[SourceOut]
+    # Up to 3 follow-up questions the sources can answer, in the question's language; [] when extractive.
+    suggestions: list[str]
+
+    @classmethod
+    def of(cls, answer: "Answer") -> "ChatResponse":
+        sources = [SourceOut.model_validate(source, from_attributes=True) for source in answer.sources]
+        return cls(answer=answer.answer, mode=answer.mode, sources=sources, suggestions=answer.suggestions)
+
+
+class ChatSourcesEvent(BaseModel):
+    """The first event of a streamed answer: the passages its `[n]` refer to while it streams."""
+
+    sources: list[SourceOut]
+
+
+class ChatTokenEvent(BaseModel):
+    """A piece of a streamed answer, as the model writes it (plain text)."""
+
+    text: str
 
 
 class MessageOut(BaseModel):

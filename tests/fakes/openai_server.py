@@ -1,5 +1,7 @@
 """An OpenAI-compatible server on loopback (pytest-httpserver) for the REAL langchain-openai
-client: deterministic embeddings, scripted chat answers, and injectable failures."""
+client: deterministic embeddings, scripted chat answers (streamed as OpenAI streams them when the
+request asks `"stream": true`: Server-Sent Events of `chat.completion.chunk`s, then `[DONE]`), and
+injectable failures."""
 
 import base64
 import functools
@@ -7,9 +9,11 @@ import hashlib
 import json
 import logging
 import re
+import select
+import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -94,6 +98,18 @@ class FakeOpenAI:
         self.float_vectors = False  # vectors as JSON floats whatever the encoding asked (older servers)
         self.reverse_order = False  # the vectors listed last first (their `index` tells their text)
         self.chat_fault: str | None = None  # on the chat endpoint only: "status_500", "rate_limited", ...
+        # Streamed answers: a word (with the space before it) per chunk, the first after
+        # `first_token_seconds`, the next ones `token_interval_seconds` apart; `stream_error_after`
+        # tokens, then an error event (as OpenAI reports a failure mid-stream); `stream_hold`: after the
+        # first token, wait until the test sets it.
+        self.first_token_seconds = 0.0
+        self.token_interval_seconds = 0.0
+        self.stream_error_after: int | None = None
+        self.stream_hold: threading.Event | None = None
+        # Per streamed answer, in order: when it began and its first and last chunk were written
+        # (time.time()), and how it ended: "done" ([DONE] written), "error", "dropped" (the client closed
+        # it first), or "open" still.
+        self.streams: list[dict[str, Any]] = []
 
     def calls(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body in self.requests if p == path]
@@ -116,9 +132,11 @@ class FakeOpenAI:
         return body, None
 
     def _stats(self, request: Request) -> Response:
-        """How many requests each endpoint served (benchmarks read it from another process)."""
+        """How many requests each endpoint served, and the streams' times (benchmarks read them from
+        another process)."""
         with self._lock:
-            counts = {path: sum(1 for p, _ in self.requests if p == path) for path, _ in self.requests}
+            counts: dict[str, Any] = {path: sum(1 for p, _ in self.requests if p == path) for path, _ in self.requests}
+            counts["streams"] = list(self.streams)
         return Response(json.dumps(counts), content_type="application/json")
 
     @staticmethod
@@ -166,16 +184,75 @@ class FakeOpenAI:
             return failure
         if self.chat_fault is not None:
             return self._chat_fault(self.chat_fault)
+        if body.get("stream"):
+            connection = request.environ.get("werkzeug.socket")
+            return Response(self._chunks(body, connection), content_type="text/event-stream")
+        answer = self.chat_answer(body)
+        if self.first_token_seconds or self.token_interval_seconds:  # a model is as slow when it does not stream
+            words = len(self._words(answer))
+            time.sleep(self.first_token_seconds + self.token_interval_seconds * max(0, words - 1))
         payload = {
             "id": "chatcmpl-fake",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "fake"),
             "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": self.chat_answer(body)}}],
+                         "message": {"role": "assistant", "content": answer}}],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
         }  # fmt: skip
         return Response(json.dumps(payload), content_type="application/json")
+
+    @staticmethod
+    def _words(answer: str) -> list[str]:
+        """The tokens of a streamed answer: each word with the white space before it."""
+        return re.findall(r"\s*\S+|\s+$", answer) or [""]
+
+    def _chunks(self, body: dict[str, Any], connection: socket.socket | None) -> Iterator[str]:
+        """The answer as OpenAI streams it. Werkzeug writes each chunk at once and closes this
+        generator (GeneratorExit at a `yield`) when the client has gone; while it holds, the client
+        closing `connection` ends it."""
+        words = self._words(self.chat_answer(body))
+        record: dict[str, Any] = {"start": time.time(), "first": None, "last": None, "end": "open"}
+        with self._lock:
+            self.streams.append(record)
+
+        def chunk(delta: dict[str, str], finish: str | None = None) -> str:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            data = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                    "model": body.get("model", "fake"), "choices": [choice]}  # fmt: skip
+            return f"data: {json.dumps(data)}\n\n"
+
+        try:
+            time.sleep(self.first_token_seconds)
+            for n, word in enumerate(words):
+                if n and self.token_interval_seconds:
+                    time.sleep(self.token_interval_seconds)
+                if n == self.stream_error_after:
+                    record["end"] = "error"
+                    yield 'data: {"error": {"message": "injected failure mid-stream", "type": "server_error"}}\n\n'
+                    return
+                yield chunk({"role": "assistant", "content": word} if n == 0 else {"content": word})
+                record["first"] = record["first"] or time.time()
+                if n == 0 and self.stream_hold is not None:
+                    while not self.stream_hold.wait(0.02):
+                        if connection is not None and _closed_by_peer(connection):
+                            record["end"] = "dropped"
+                            return
+            yield chunk({}, "stop")
+            yield "data: [DONE]\n\n"
+            record["last"], record["end"] = time.time(), "done"
+        except GeneratorExit:
+            record["end"] = "dropped"
+            raise
+
+
+def _closed_by_peer(connection: socket.socket) -> bool:
+    """Whether the other end closed the connection (it is readable, and reading would find its end)."""
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 def main() -> None:
@@ -188,8 +265,15 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--dimensions", type=int, default=1536)
     parser.add_argument("--constant", action="store_true", help="one vector for every text (no CPU per text)")
+    parser.add_argument("--first-token", type=float, default=0.0, help="seconds before a stream's first token")
+    parser.add_argument("--token-interval", type=float, default=0.0, help="seconds between a stream's tokens")
+    parser.add_argument("--answer", help="every chat answer (streamed a word at a time)")
     args = parser.parse_args()
-    fake = FakeOpenAI(args.dimensions, args.latency, args.port, args.constant).start()
+    fake = FakeOpenAI(args.dimensions, args.latency, args.port, args.constant)
+    fake.first_token_seconds, fake.token_interval_seconds = args.first_token, args.token_interval
+    if args.answer:
+        fake.chat_answer = lambda body: str(args.answer)
+    fake.start()
     print(f"fake OpenAI-compatible server on {fake.base_url}", flush=True)
     try:
         threading.Event().wait()

@@ -20,6 +20,7 @@ from typing import IO
 import azure.functions as func
 import httpx
 import pytest
+from fastapi import Request, Response
 from sqlalchemy import create_engine, make_url, text
 
 from devhost.host import DevHost
@@ -272,8 +273,8 @@ async def test_a_route_parameter_is_the_path_decoded_once_like_the_functions_hos
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
     @app.route(route="echo/{value}", methods=["GET"])
-    def echo(req: func.HttpRequest) -> func.HttpResponse:
-        return func.HttpResponse(req.route_params["value"])
+    def echo(req: Request) -> Response:
+        return Response(req.path_params["value"])
 
     transport = httpx.ASGITransport(app=DevHost(app, timers=False))
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:

@@ -11,7 +11,7 @@ from langchain_core.messages import AIMessage
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.errors import InvalidRequestError, ServiceUnavailableError
-from services.video_rag.chat import PREVIOUS_QUESTION_WEIGHT, ChatService
+from services.video_rag.chat import PREVIOUS_QUESTION_WEIGHT, Answer, ChatService, Token
 from services.video_rag.errors import NoVideosError
 from services.video_rag.history import ChatHistory, Turn
 from services.video_rag.models import Video
@@ -163,3 +163,48 @@ async def test_only_the_latest_turns_are_kept(world: Any) -> None:
         await chat.ask(session, f"q{n}", None)
 
     assert [t.content for t in history.turns_of[session] if t.role == "user"] == ["q2", "q3"]
+
+
+async def test_a_streamed_answer_is_tokens_then_the_answer_remembered_just_before_it(world: Any) -> None:
+    repository, session, key = world
+    retriever = FakeRetriever([moment(key, 30, "Lava flows."), moment(key, 120, "Ash falls.")])
+    reply = "Ash [2], then lava [1].\n<suggestions>\nWhy does ash fall?\n</suggestions>"
+    chat, history = service(repository, retriever, chat_model(reply))
+
+    streamed = await chat.ask_streaming(session, "what happens?", None)
+    tokens, remembered_before_answer = [], None
+    async for event in streamed.events:
+        if isinstance(event, Token):
+            assert session not in history.turns_of
+            tokens.append(event.text)
+        else:
+            answer, remembered_before_answer = event, list(history.turns_of[session])
+
+    assert [(s.index, s.start_seconds) for s in streamed.sources] == [(1, 30), (2, 120)]  # as in the prompt
+    assert len(tokens) > 3 and "".join(tokens) == "Ash [2], then lava [1].\n"
+    assert answer.answer == "Ash [1], then lava [2]." and answer.suggestions == ["Why does ash fall?"]
+    assert [t.content for t in remembered_before_answer or []] == ["what happens?", answer.answer]
+
+
+async def test_a_stream_left_before_its_end_remembers_nothing(world: Any) -> None:
+    repository, session, key = world
+    chat, history = service(repository, FakeRetriever([moment(key, 30, "Lava flows.")]), chat_model("Lava [1] flows."))
+
+    streamed = await chat.ask_streaming(session, "lava?", None)
+    first = await anext(streamed.events)
+    await streamed.events.aclose()
+
+    assert isinstance(first, Token) and history.turns_of == {}
+
+
+async def test_an_extractive_answer_streams_in_one_token_and_suggests_nothing(world: Any) -> None:
+    repository, session, key = world
+    chat, history = service(repository, FakeRetriever([moment(key, 30, "Lava flows downhill.")]))
+
+    streamed = await chat.ask_streaming(session, "lava?", None)
+    events = [event async for event in streamed.events]
+
+    token, answer = events
+    assert isinstance(token, Token) and isinstance(answer, Answer)
+    assert token.text == answer.answer and answer.mode == "extractive" and answer.suggestions == []
+    assert streamed.sources == answer.sources and len(history.turns_of[session]) == 2

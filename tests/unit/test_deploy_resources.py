@@ -23,6 +23,7 @@ PLATFORM_SETTINGS = {
     "APPLICATIONINSIGHTS_CONNECTION_STRING",
     "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY",
     "PYTHON_APPLICATIONINSIGHTS_LOGGER_NAME",
+    "PYTHON_ENABLE_INIT_INDEXING",
 }
 
 
@@ -130,6 +131,7 @@ def test_ci_tests_against_pgvector_and_smoke_tests_func_start() -> None:
     assert "PG_CONNECTION_STRING" in ci["jobs"]["test"]["env"]
     runs = "\n".join(step.get("run", "") for step in ci["jobs"]["func-start"]["steps"])
     assert "func start" in runs and "/api/health" in runs
+    assert "text/event-stream" in runs and "event: done" in runs  # HTTP streams work under Core Tools
 
 
 def test_deploy_logs_in_with_oidc_migrates_then_deploys() -> None:
@@ -287,3 +289,15 @@ def test_each_checkov_finding_left_in_the_bicep_is_justified_and_ci_runs_checkov
     assert "make checkov" in [step.get("run") for step in ci["jobs"]["checkov"]["steps"]]
     assert re.search(r"^CHECKOV_VERSION := \d+\.\d+\.\d+$", makefile, re.M)
     assert "-d DeployResources -d .github/workflows" in makefile and "Parsing errors" in makefile
+
+
+def test_http_streams_are_on_where_the_app_runs() -> None:
+    """The worker serves the FastAPI types (and streams) only with PYTHON_ENABLE_INIT_INDEXING set and
+    the extension installed: on Azure (a platform setting of the template, the package in
+    requirements.txt) and with Core Tools (local.settings.json.example)."""
+    block = bicep_block(MAIN, "var platformSettings =")
+    provided = dict(re.findall(r"^\s*([A-Za-z][A-Za-z0-9_]+): (.+)$", block, re.M))
+    example = json.loads((ROOT / "local.settings.json.example").read_text())["Values"]
+
+    assert provided["PYTHON_ENABLE_INIT_INDEXING"] == "'1'" and example["PYTHON_ENABLE_INIT_INDEXING"] == "1"
+    assert re.search(r"^azurefunctions-extensions-http-fastapi==", (ROOT / "requirements.txt").read_text(), re.M)

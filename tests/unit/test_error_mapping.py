@@ -2,10 +2,10 @@
 layer reports it: SQLAlchemy's pool, PostgreSQL through SQLAlchemy, or the raw psycopg connection
 of the chunk COPY."""
 
-import azure.functions as func
 import psycopg
 import pytest
 import sqlalchemy.exc
+from fastapi import Request, Response
 from psycopg import errors as pg
 
 from devhost.host import Context
@@ -32,13 +32,14 @@ def wrapped(orig: Exception) -> sqlalchemy.exc.StatementError:
     ],
 )
 async def test_database_unavailable_is_503_with_retry_after(exc: Exception) -> None:
-    async def handler(req: func.HttpRequest) -> func.HttpResponse:
+    async def handler(req: Request) -> Response:
         raise exc
 
-    response = await endpoint(handler)(func.HttpRequest("GET", "/api/x", body=b""), Context("Test", "."))
+    request = Request({"type": "http", "method": "GET", "path": "/api/x", "headers": [], "query_string": b""})
+    response = await endpoint(handler)(request, Context("Test", "."))
 
     assert response.status_code == 503
-    assert b"service_unavailable" in response.get_body()
+    assert b"service_unavailable" in bytes(response.body)
     assert int(response.headers["Retry-After"]) > 0
 
 

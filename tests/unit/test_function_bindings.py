@@ -1,16 +1,19 @@
 """The Functions host drops the WHOLE app when a binding name and a parameter disagree: check every
-registered function's bindings against its Python signature."""
+registered function's bindings against its Python signature, and the HTTP functions' types as the
+Python worker checks them with HTTP streams on (azure_functions_worker/bindings/meta.py: the trigger's
+annotation against the extension's request type, the return annotation against its response types)."""
 
 import inspect
+import typing
 
 import azure.functions as func
 import pytest
+from azurefunctions.extensions.base import HttpV2FeatureChecker, RequestTrackerMeta, ResponseTrackerMeta
 
 from devhost.host import functions_of
 from function_app import app
 
 FUNCTIONS = functions_of(app)
-TRIGGER_TYPES = {"httpTrigger": func.HttpRequest, "timerTrigger": func.TimerRequest}
 
 
 def test_app_registers_the_functions_of_the_api() -> None:
@@ -27,11 +30,18 @@ def test_bindings_match_the_signature(function) -> None:
     trigger = function.get_trigger()
 
     assert parameters == {name for name in bindings if name != "$return"}
-    annotation = signature.parameters[trigger.name].annotation
-    assert annotation is TRIGGER_TYPES[trigger.get_binding_name()]
-    if "$return" in bindings:
+    hints = typing.get_type_hints(function.get_user_function())  # what the worker resolves
+    if trigger.get_binding_name() == "httpTrigger":
+        assert RequestTrackerMeta.check_type(hints[trigger.name])
         assert bindings["$return"].get_binding_name() == "http"
-        assert signature.return_annotation is func.HttpResponse
+        assert ResponseTrackerMeta.check_type(hints["return"])
+    else:
+        assert hints[trigger.name] is func.TimerRequest and "$return" not in bindings
     if "context" in signature.parameters:
         assert signature.parameters["context"].annotation is func.Context
     assert inspect.iscoroutinefunction(function.get_user_function())
+
+
+def test_importing_the_app_turns_http_streams_on() -> None:
+    """The worker serves HTTP functions through the extension only once its module is imported."""
+    assert HttpV2FeatureChecker.http_v2_enabled()

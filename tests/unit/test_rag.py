@@ -1,5 +1,6 @@
 """Prompts and citations of grounded answers (services/video_rag/rag.py)."""
 
+import itertools
 import re
 
 import pytest
@@ -8,14 +9,19 @@ from hypothesis import strategies as st
 
 from services.video_rag.rag import (
     ANSWER_SYSTEM,
+    MAX_SUGGESTION_CHARS,
     NO_ANSWER,
     REWRITE_SYSTEM,
+    SUGGESTIONS_OPEN,
+    AnswerSplitter,
     Passage,
     answer_messages,
     cite,
     clock,
     extractive_answer,
     rewrite_messages,
+    split_suggestions,
+    suggestions,
 )
 
 # What a reader takes for a citation: [2], or a list like [1, 3].
@@ -203,3 +209,68 @@ def test_extractive_answer_quotes_the_best_sentences_numbered_as_its_sources() -
 
 def test_extractive_answer_without_passages_says_there_is_no_answer() -> None:
     assert extractive_answer("anything?", [], link) == (NO_ANSWER, [])
+
+
+# --- suggestions -----------------------------------------------------------------------------------
+
+
+def test_the_suggestions_block_is_cut_off_the_answer_and_its_questions_cleaned() -> None:
+    reply = (
+        "Lava flows [1].\n<Suggestions>\n- How hot is lava? [1]\n2) Why does ash fall?\n\n"
+        "* [Where](https://evil.example) is Katla?\n- how hot is LAVA? [2]\n</suggestions>\nignored"
+    )
+
+    answer, suggested = split_suggestions(reply)
+
+    assert answer == "Lava flows [1].\n"
+    assert suggested == ["How hot is lava?", "Why does ash fall?", "Where is Katla?"]
+
+
+def test_at_most_three_suggestions_none_empty_none_overlong() -> None:
+    block = "\n".join(["", "  ", "- ", "x" * (MAX_SUGGESTION_CHARS + 1), "one?", "two?", "three?", "four?"])
+
+    assert suggestions(block) == ["one?", "two?", "three?"]
+
+
+def test_a_reply_without_a_block_has_no_suggestions_and_an_unclosed_block_still_counts() -> None:
+    assert split_suggestions("Lava flows [1].") == ("Lava flows [1].", [])
+    assert split_suggestions("Lava [1]<suggestions>Why?") == ("Lava [1]", ["Why?"])
+
+
+def test_the_prompt_asks_for_suggestions_in_the_question_s_language_after_the_answer() -> None:
+    assert SUGGESTIONS_OPEN in ANSWER_SYSTEM and "language of the question" in ANSWER_SYSTEM
+
+
+def stream_through(pieces: list[str]) -> tuple[str, str]:
+    splitter = AnswerSplitter()
+    shown = "".join(splitter.feed(piece) for piece in pieces) + splitter.rest()
+    return shown, splitter.raw
+
+
+@given(
+    st.text(alphabet="ab<>/sugestion \n[]1", max_size=60),
+    st.sampled_from(["", "<suggestions>\n- q?\n</suggestions>", "<SUGGESTIONS>q?"]),
+    st.lists(st.integers(min_value=0, max_value=100), max_size=8),
+)
+def test_a_streamed_reply_shows_exactly_the_answer_whatever_its_pieces(
+    answer: str, block: str, cuts: list[int]
+) -> None:
+    reply = answer + block
+    bounds = sorted({min(cut, len(reply)) for cut in cuts} | {0, len(reply)})
+    pieces = [reply[start:end] for start, end in itertools.pairwise(bounds)]
+
+    shown, raw = stream_through(pieces)
+
+    assert raw == reply
+    assert shown == split_suggestions(reply)[0]
+    assert "<suggestions>" not in shown.lower()
+
+
+def test_what_may_start_the_block_is_held_back_until_it_cannot() -> None:
+    splitter = AnswerSplitter()
+
+    assert splitter.feed("Lava [1] <sugg") == "Lava [1] "
+    assert splitter.feed("ar is sweet") == "<suggar is sweet"
+    assert splitter.feed(" <sug") == " "
+    assert splitter.feed("gestions>- Why?") == ""
+    assert splitter.feed(" more") == "" and splitter.rest() == ""

@@ -292,7 +292,7 @@ def test_a_streamed_answer_renders_token_by_token_and_its_suggestions_ask_the_re
     tokens = ["The great", " eruption", " was in", " 1918 [", "1]", "."]
     suggestions = ["What happened to the glacier?", "How big was the ash cloud?"]
     answer = {"answer": "".join(tokens), "mode": "generative", "sources": [source], "suggestions": suggestions}
-    events = [("sources", [source]), *(("token", {"text": token}) for token in tokens), ("done", answer)]
+    events = [("sources", {"sources": [source]}), *(("token", {"text": token}) for token in tokens), ("done", answer)]
     body = ": the answer, as the server will stream it\n\n" + "".join(
         f"event: {name}\r\ndata: {json.dumps(data)}\r\n\r\n" for name, data in events
     )

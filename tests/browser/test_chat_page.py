@@ -278,10 +278,10 @@ def test_an_extractive_answer_quotes_moments_and_the_player_falls_back_to_a_link
 def test_a_streamed_answer_renders_token_by_token_and_its_suggestions_ask_the_real_app(
     served: str, browser: Any, fake_youtube: FakeYouTube, fake_openai: FakeOpenAI
 ) -> None:
-    """The only test with a routed /api/chat: the server does not stream yet (the page reads JSON
-    then), so its first two answers come as Server-Sent Events from the browser's network edge (an
-    error with a code the page does not know, then an answer). The suggestion chip's question goes to
-    the real app."""
+    """The only test with a routed /api/chat: its first two answers come as Server-Sent Events from
+    the browser's network edge, delivered at once, so that each redraw can be checked (an error with a
+    code the page does not know, then an answer). The suggestion chip's question goes to the real app,
+    which streams its answer and suggestions from the model's."""
     from playwright.sync_api import Route, expect
 
     page, errors = open_page(browser, served)
@@ -335,11 +335,16 @@ def test_a_streamed_answer_renders_token_by_token_and_its_suggestions_ask_the_re
     assert chips.all_inner_texts() == suggestions
     screenshot(page, "streamed-answer.png")
 
+    cited = cite("eruption")
+    fake_openai.chat_answer = lambda body: (
+        cited(body) + "\n<suggestions>\nHow long did the floods last?\n</suggestions>"
+    )
     chips.first.click()
     expect(page.locator(".message.user").last).to_have_text("What happened to the glacier?")
     page.locator(".message.assistant").nth(1).locator("a.cite").first.wait_for()  # the real app's answer
     assert page.locator(".message.assistant").nth(1).locator("p").first.inner_text().startswith("The eruption")
-    assert chips.count() == 0 and page.locator("#suggestions").is_hidden()  # the JSON answer has none yet
+    assert "suggestions" not in page.locator(".message.assistant").nth(1).inner_text()  # cut off the answer
+    expect(chips).to_have_text(["How long did the floods last?"])  # the real app's suggestions
     assert page.evaluate("document.activeElement.id") == "question"
     assert accepted == ["text/event-stream, application/json"] * 2  # the second question was not routed
     screenshot(page, "suggestion-chip.png")

@@ -8,7 +8,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -174,3 +177,14 @@ def save_grouped_chart(name: str, title: str, groups: dict[str, dict[str, float 
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+async def session_with_transcript(client: "httpx.AsyncClient") -> dict[str, str]:
+    """A new session holding one uploaded transcript (400 lines about rivers, glaciers and volcanoes);
+    the headers that name it."""
+    session_id = (await client.post("/api/sessions")).json()["session_id"]
+    headers = {"X-Session-Id": session_id}
+    content = "\n".join(f"line {i} about rivers, glaciers and volcanoes" for i in range(400))
+    upload = {"title": "bench", "format": "text", "content": content}
+    assert (await client.post("/api/transcripts", json=upload, headers=headers)).status_code == 201
+    return headers

@@ -12,7 +12,15 @@ from typing import Any
 
 import httpx
 
-from bench.common import configure, fake_openai_process, percentile, print_table, save_chart, write_result
+from bench.common import (
+    configure,
+    fake_openai_process,
+    percentile,
+    print_table,
+    save_chart,
+    session_with_transcript,
+    write_result,
+)
 from tests.functional.test_devhost import running_devhost
 
 
@@ -35,11 +43,7 @@ async def load(client: httpx.AsyncClient, request: Any, total: int, concurrency:
 
 async def run(base: str, total: int, concurrency: int) -> dict[str, dict[str, float]]:
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        session_id = (await client.post("/api/sessions")).json()["session_id"]
-        headers = {"X-Session-Id": session_id}
-        content = "\n".join(f"line {i} about rivers, glaciers and volcanoes" for i in range(400))
-        upload = {"title": "bench", "format": "text", "content": content}
-        assert (await client.post("/api/transcripts", json=upload, headers=headers)).status_code == 201
+        headers = await session_with_transcript(client)
         routes = {
             "POST /api/sessions": lambda c: c.post("/api/sessions"),
             "GET /api/videos": lambda c: c.get("/api/videos", headers=headers),

@@ -21,7 +21,15 @@ from typing import Any
 
 import httpx
 
-from bench.common import configure, percentile, print_table, save_chart, server_process, write_result
+from bench.common import (
+    configure,
+    percentile,
+    print_table,
+    save_chart,
+    server_process,
+    session_with_transcript,
+    write_result,
+)
 from tests.functional.test_devhost import running_devhost
 
 FIRST_TOKEN_SECONDS, TOKEN_INTERVAL_SECONDS = 0.3, 0.05
@@ -55,11 +63,7 @@ async def streamed_question(client: httpx.AsyncClient, headers: dict[str, str]) 
 
 async def run(base: str, stats_url: str, questions: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        session_id = (await client.post("/api/sessions")).json()["session_id"]
-        headers = {"X-Session-Id": session_id}
-        content = "\n".join(f"line {i} about rivers, glaciers and volcanoes" for i in range(400))
-        upload = {"title": "bench", "format": "text", "content": content}
-        assert (await client.post("/api/transcripts", json=upload, headers=headers)).status_code == 201
+        headers = await session_with_transcript(client)
         rows: list[dict[str, float]] = []
         for n in range(questions + 3):  # 3 to warm up
             times = await streamed_question(client, headers)

@@ -1,8 +1,8 @@
-"""Retrieval: p50/p95 of one session's hybrid retrieval (pgvector + full text through LangChain's
-PGVectorStore, fused by RRF) as the chunk table grows from the session's own 20 one-hour videos to
-2,000 other videos (about 100,000 chunks, 1536 dimensions; built once and reused), the recall of
-its vector leg against an exact search, and the time our code spends per chat request apart from
-the model calls.
+"""Retrieval: p50/p95 of one session's hybrid retrieval (pgvector through LangChain's PGVectorStore
+and full text, fused by standard scores) as the chunk table grows from the session's own 20 one-hour
+videos to 2,000 other videos (about 100,000 chunks, 1536 dimensions; built once and reused), the
+recall of its vector leg against an exact search, and the time our code spends per chat request apart
+from the model calls.
 
     python -m bench retrieve [--queries 200] [--other-videos 2000]
 """

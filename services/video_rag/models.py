@@ -10,7 +10,6 @@ from datetime import datetime
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Computed,
     DateTime,
@@ -48,9 +47,6 @@ class Video(Base):
     is_generated: Mapped[bool] = mapped_column(Boolean)
     duration_seconds: Mapped[float] = mapped_column(Float)
     chunk_count: Mapped[int] = mapped_column(Integer)
-    # The lexemes of all its chunks' `content_tsv` (full-text search's average window length); set
-    # where the chunks are written, in the same transaction.
-    lexeme_count: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("video_id", "language_code", "embedding_model", "source"),)

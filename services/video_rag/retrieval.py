@@ -5,8 +5,10 @@ The chunk table holds short windows of a few sentences each (chunking.py): a win
 enough that its embedding tells one minute of a video from the next, and its start is the moment a
 citation opens. Two legs rank the session's windows — pgvector similarity through LangChain's
 PGVectorStore, and BM25 over the full-text index (any of the question's words, rare ones weighing
-most) — and reciprocal rank fusion merges them. The best windows, one per stretch of video, become
-moments; each moment's text runs on over the following windows for context.
+most), both reading a window as what is said from its start on for a few windows (full text: as far
+as the moment's text goes) — and the sum of their standard scores merges them. The best windows, one
+per stretch of video, become moments; each moment's text runs on over the following windows for
+context.
 """
 
 import asyncio
@@ -22,7 +24,15 @@ from services.common.settings import Settings
 from services.common.telemetry import span
 from services.video_rag.embeddings import EmbeddingError, embed_query
 from services.video_rag.models import Video
-from services.video_rag.vector_store import Window, fts_config_for, keyword_search, vector_search, windows_within
+from services.video_rag.vector_store import (
+    Ranking,
+    Window,
+    fts_config_for,
+    keyword_search,
+    vector_ranking,
+    vector_search,
+    windows_within,
+)
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -42,32 +52,36 @@ class Moment:
     parts: tuple[tuple[float, float, str], ...] = ()  # (start, end, text) of each window of `text`
 
 
-Ranking = list[tuple[Window, float]]  # best first
-
-
-def fuse(
-    rankings: Sequence[tuple[float, Ranking]], rrf_k: float, tiebreak: Sequence[tuple[Window, float]] = ()
-) -> list[tuple[Window, float]]:
-    """Weighted reciprocal rank fusion: each window scores the sum over rankings of
-    weight / (rrf_k + its rank there); best first. Ties go to the better of `tiebreak` (the full-text
-    ranking: what matches more of the question's words), then to the earlier moment."""
+def fuse(rankings: Sequence[tuple[float, Ranking]], tiebreak: Ranking | None = None) -> list[tuple[Window, float]]:
+    """Score fusion: each window found by some leg scores the weighted sum over the legs of its
+    standard score there ((score - mean) / standard deviation, over all the session's windows): a
+    window that one leg finds far above its usual, and the other about as usual, beats one that both
+    find a little better than usual (rank fusion saw no such difference). A leg that did not list a
+    window counts it at its floor; a leg whose scores do not spread adds nothing. Best first; ties go
+    to the better of `tiebreak` (the full-text ranking: what matches more of the question's words),
+    then to the earlier moment."""
     scores: dict[str, float] = {}
     windows: dict[str, Window] = {}
+    for _, ranking in rankings:
+        windows.update((window.id, window) for window, _ in ranking.windows)
     for weight, ranking in rankings:
-        for rank, (window, _) in enumerate(ranking, start=1):
-            scores[window.id] = scores.get(window.id, 0.0) + weight / (rrf_k + rank)
-            windows[window.id] = window
-    second = {window.id: rank for rank, (window, _) in enumerate(tiebreak)}
+        if ranking.std <= 0:
+            continue
+        listed = dict((window.id, score) for window, score in ranking.windows)
+        for i in windows:
+            standard = (listed.get(i, ranking.floor) - ranking.mean) / ranking.std
+            scores[i] = scores.get(i, 0.0) + weight * standard
+    second = {window.id: rank for rank, (window, _) in enumerate(tiebreak.windows if tiebreak else [])}
     order = sorted(
-        scores,
+        windows,
         key=lambda i: (
-            -round(scores[i], 12),
+            -round(scores.get(i, 0.0), 12),
             second.get(i, len(second)),
             windows[i].video_id,
             windows[i].start_seconds,
         ),
     )
-    return [(windows[i], scores[i]) for i in order]
+    return [(windows[i], scores.get(i, 0.0)) for i in order]
 
 
 def distinct_moments(
@@ -156,20 +170,29 @@ class Retriever:
         k: int,
     ) -> list[Moment]:
         """`search` with the queries' embeddings at hand (None: full text alone)."""
+        s = self._settings
         keys = [video.id for video in videos]
-        fetch_k = max(self._settings.retrieval_fetch_k, k)
-        rankings: list[tuple[float, Ranking]] = []
+        fetch_k, context = max(s.retrieval_fetch_k, k), s.retrieval_context_seconds
+        vectors = vectors if self._embeddings is not None else None
+        nearest = []
         if self._embeddings is not None and vectors is not None:
             with span("retrieval.vector", videos=len(keys)):
-                for (_, weight), vector in zip(queries, vectors, strict=True):
-                    rankings.append((weight, await vector_search(self._embeddings, vector, keys, fetch_k)))
-        config = query_language(videos)
-        context = self._settings.retrieval_context_seconds
-        async with self._transaction() as db:  # one for the full-text leg and the moments' text
+                nearest = [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
+        # Each query's weight shared between the legs; full text alone has all of it.
+        share = s.retrieval_vector_weight if vectors is not None else 0.0
+        rankings: list[tuple[float, Ranking]] = []
+        async with self._transaction() as db:  # one for both legs' statements and the moments' text
+            with span("retrieval.vector_spread", videos=len(keys)):
+                for (_, weight), vector, found in zip(queries, vectors or [], nearest, strict=False):
+                    rankings.append((weight * share, await vector_ranking(db, vector, keys, found)))
+            config, ahead = query_language(videos), s.chunk_embed_following
             with span("retrieval.full_text", videos=len(keys)):
-                keyword = [await keyword_search(db, query, keys, fts_config=config, k=fetch_k) for query, _ in queries]
-            rankings += [(weight, ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
-            fused = fuse(rankings, self._settings.retrieval_rrf_k, tiebreak=keyword[0])
+                keyword = [
+                    await keyword_search(db, q, keys, fts_config=config, k=fetch_k, following=ahead, seconds=context)
+                    for q, _ in queries
+                ]
+            rankings += [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
+            fused = fuse(rankings, tiebreak=keyword[0])
             best = distinct_moments(fused, k, context)
             texts = await windows_within(db, context_spans([window for window, _ in best], context))
         return [_moment(window, score, following) for (window, score), following in zip(best, texts, strict=True)]

@@ -37,11 +37,6 @@ _COPY = (
     f"COPY {CHUNK_TABLE} (id, video_key, video_id, start_seconds, end_seconds, content, embedding, fts_config) "
     "FROM STDIN (FORMAT BINARY)"
 )
-# A video's lexeme count (full-text search's average window length), once its chunks are written.
-_COUNT_LEXEMES = text(
-    f"UPDATE video SET lexeme_count = (SELECT sum(length(content_tsv)) FROM {CHUNK_TABLE} WHERE video_key = :key) "  # noqa: S608 - a constant table name; the value is bound
-    "WHERE id = :key"
-)
 _vector_types: dict[tuple[str, int, str], TypeInfo] = {}  # by database: the type's oid differs
 
 
@@ -73,7 +68,6 @@ async def write_chunks(
         # pgvector's binary adapters on this cursor only: other users of the pool see no change.
         register_vector_info(cursor, _vector_types[database])
         await _copy_rows(cursor, video_key, video_id, fts_oid, chunks, embeddings)
-    await db.execute(_COUNT_LEXEMES, {"key": video_key})
 
 
 async def _copy_rows(
@@ -138,11 +132,24 @@ async def _store(embeddings: "Embeddings") -> Any:
     return await of_this_loop("vector_store", lambda: asyncio.ensure_future(create()), made_from=embeddings)
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """What one leg of retrieval found: its best windows with their scores (higher is better), best
+    first, and how its scores spread over all the session's windows (their mean and standard
+    deviation), so that legs whose scores mean different things can be added up. `floor` is the
+    most a window left out of `windows` can score."""
+
+    windows: list[tuple[Window, float]]
+    mean: float = 0.0
+    std: float = 0.0
+    floor: float = 0.0
+
+
 async def vector_search(
     embeddings: "Embeddings", query_vector: list[float], video_keys: Sequence[uuid.UUID], k: int
 ) -> list[tuple[Window, float]]:
-    """The k windows of `video_keys` nearest the query vector (cosine), best first. Exact: the filter
-    applies before ranking (no approximate index)."""
+    """The k windows of `video_keys` nearest the query vector (cosine), best first, scored by minus
+    their cosine distance. Exact: the filter applies before ranking (no approximate index)."""
     store = await _store(embeddings)
     results = await store.asimilarity_search_with_score_by_vector(
         query_vector, k=k, filter={"video_key": {"$in": [str(key) for key in video_keys]}}
@@ -163,58 +170,104 @@ async def vector_search(
     ]
 
 
-# BM25 over the session's windows. The query is ANY of the question's lexemes (stop words dropped and
-# words stemmed by the transcript language's configuration); the GIN index finds the windows holding
-# one; each term weighs by its rarity among the session's windows (idf) and its count in the window,
-# damped by the window's length. PostgreSQL's ts_rank has no idf: common words would dominate.
-# The session's window count and average length come from its video rows (chunk_count,
-# lexeme_count), not from reading every window; a term's count in a window is ts_rank_cd of that one
-# term with every weight 1 (one per occurrence), which reads the window's tsvector once per term
-# instead of expanding all its lexemes.
+async def vector_ranking(
+    db: AsyncSession, query_vector: list[float], video_keys: Sequence[uuid.UUID], found: list[tuple[Window, float]]
+) -> Ranking:
+    """`vector_search`'s windows with the spread of that score over all the windows of `video_keys`
+    (PGVectorStore reports the k best only): one more exact scan of the session's vectors."""
+    spread = await db.execute(
+        text(
+            f"""
+            SELECT avg(d), stddev_pop(d) FROM (
+                SELECT embedding <=> CAST(:vector AS vector) AS d FROM {CHUNK_TABLE}
+                WHERE video_key = ANY(:keys) AND embedding IS NOT NULL
+            ) AS distances
+            """  # noqa: S608 - the table name is a constant; every value is a bound parameter
+        ),
+        {"vector": "[" + ",".join(str(float(x)) for x in query_vector) + "]", "keys": list(video_keys)},
+    )
+    mean, std = spread.one()
+    return Ranking(found, -float(mean or 0.0), float(std or 0.0), found[-1][1] if found else 0.0)
+
+
+# BM25 over the session's windows, each read as what is said from its start on: its text and that of
+# the `:following` windows after it that start within `:seconds` of it (the span its embedding was made
+# of, chunking.embedding_texts, as far as a moment's text shows it). A window alone holds a sentence or
+# two, too few of a paraphrased question's words. The query is ANY of the question's lexemes (stop
+# words dropped and words stemmed by the transcript language's configuration); the GIN index finds the
+# windows holding one, and each term found counts in every span that window is part of. Each term
+# weighs by its rarity among the session's spans (idf) and its count in the span, damped by the span's
+# length. PostgreSQL's ts_rank has no idf: common words would dominate. The scores' sum and sum of
+# squares over the matching spans give their spread over the session (a span matching nothing scores 0).
 _KEYWORD_SEARCH = f"""
 WITH q AS (
-    SELECT plainto_tsquery(CAST(:config AS regconfig), :question)::text AS text
+    SELECT replace(plainto_tsquery(CAST(:config AS regconfig), :question)::text, ' & ', ' | ')::tsquery AS query
 ), terms AS (
-    SELECT DISTINCT term, CAST(term AS tsquery) AS query
-    FROM q, unnest(string_to_array(q.text, ' & ')) AS term
-), windows AS (
-    SELECT c.id, c.content_tsv FROM {CHUNK_TABLE} c, q
-    WHERE c.video_key = ANY(:keys) AND q.text <> ''
-      AND c.content_tsv @@ CAST(replace(q.text, ' & ', ' | ') AS tsquery)
+    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(CAST(:config AS regconfig), :question))) AS lexeme
+), session AS (
+    SELECT id, video_key, start_seconds, length(content_tsv) AS length,
+           row_number() OVER (PARTITION BY video_key ORDER BY start_seconds, id) AS seq
+    FROM {CHUNK_TABLE} WHERE video_key = ANY(:keys)
+), spans AS (
+    SELECT s.id, part.id AS part, part.length
+    FROM session s CROSS JOIN generate_series(0, :following) AS ahead
+    JOIN session part ON part.video_key = s.video_key AND part.seq = s.seq + ahead
+    WHERE ahead = 0 OR part.start_seconds < s.start_seconds + :seconds
+), lengths AS (
+    SELECT id, sum(length) AS length FROM spans GROUP BY id
 ), stats AS (
-    SELECT greatest(sum(chunk_count), 1) AS n,
-           greatest(coalesce(sum(lexeme_count), 0)::float8 / greatest(sum(chunk_count), 1), 1) AS avg_length
-    FROM video WHERE id = ANY(:keys)
+    SELECT count(*) AS n, greatest(avg(length), 1) AS avg_length FROM lengths
+), matched AS (
+    SELECT c.id, c.content_tsv FROM {CHUNK_TABLE} c, q
+    WHERE c.video_key = ANY(:keys) AND q.query <> ''::tsquery AND c.content_tsv @@ q.query
 ), counts AS (
-    SELECT w.id, t.term, ts_rank_cd('{{1,1,1,1}}', w.content_tsv, t.query, 0) AS tf, length(w.content_tsv) AS length
-    FROM windows w, terms t WHERE w.content_tsv @@ t.query
+    SELECT sp.id, t.lexeme, sum(cardinality(t.positions)) AS tf
+    FROM matched m JOIN spans sp ON sp.part = m.id, unnest(m.content_tsv) AS t
+    WHERE t.lexeme IN (SELECT lexeme FROM terms)
+    GROUP BY sp.id, t.lexeme
 ), df AS (
-    SELECT term, count(*) AS df FROM counts GROUP BY term
+    SELECT lexeme, count(*) AS df FROM counts GROUP BY lexeme
 ), scored AS (
     SELECT c.id, sum(
         ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
-        * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * c.length / s.avg_length))
+        * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * l.length / s.avg_length))
     ) AS score
-    FROM counts c JOIN df USING (term), stats s
+    FROM counts c JOIN df USING (lexeme) JOIN lengths l USING (id), stats s
     GROUP BY c.id
-    ORDER BY score DESC, c.id
-    LIMIT :k
+), best AS (
+    SELECT id, score, sum(score) OVER () AS total, sum(score * score) OVER () AS squares
+    FROM scored ORDER BY score DESC, id LIMIT :k
 )
-SELECT w.id, w.video_key, w.video_id, w.start_seconds, w.end_seconds, w.content, scored.score
-FROM scored JOIN {CHUNK_TABLE} w USING (id)
-ORDER BY scored.score DESC, w.id
+SELECT w.id, w.video_key, w.video_id, w.start_seconds, w.end_seconds, w.content, best.score,
+       best.total, best.squares, stats.n
+FROM best JOIN {CHUNK_TABLE} w USING (id), stats
+ORDER BY best.score DESC, w.id
 """  # noqa: S608 - the table name is a constant; every value is a bound parameter
 
 
 async def keyword_search(
-    db: AsyncSession, question: str, video_keys: Sequence[uuid.UUID], *, fts_config: str, k: int
-) -> list[tuple[Window, float]]:
-    """The k windows of `video_keys` that best match the question's words (BM25), best first."""
-    rows = await db.execute(
-        text(_KEYWORD_SEARCH),
-        {"config": fts_config, "question": question, "keys": list(video_keys), "k": k, "k1": 1.2, "b": 0.75},
-    )
-    return [(Window(*row[:6]), float(row.score)) for row in rows]
+    db: AsyncSession,
+    question: str,
+    video_keys: Sequence[uuid.UUID],
+    *,
+    fts_config: str,
+    k: int,
+    following: int,
+    seconds: float,
+) -> Ranking:
+    """The k windows of `video_keys` whose spans (each with at most `following` windows after it,
+    those starting within `seconds` of it) best match the question's words (BM25), best first."""
+    span = {"following": following, "seconds": seconds}
+    parameters = {"config": fts_config, "question": question, "keys": list(video_keys), "k": k} | span
+    rows = (await db.execute(text(_KEYWORD_SEARCH), parameters | {"k1": 1.2, "b": 0.75})).all()
+    if not rows:
+        return Ranking([])
+    n, total, squares = float(rows[0].n), float(rows[0].total), float(rows[0].squares)
+    mean = total / n
+    windows = [(Window(*row[:6]), float(row.score)) for row in rows]
+    # A window left out scored less than the last one listed, or nothing when every match is listed.
+    floor = windows[-1][1] if len(rows) == k else 0.0
+    return Ranking(windows, mean, max(squares / n - mean * mean, 0.0) ** 0.5, floor)
 
 
 async def windows_within(db: AsyncSession, spans: Sequence[tuple[uuid.UUID, float, float]]) -> list[list[Window]]:

@@ -110,10 +110,14 @@ async def test_sources_map_one_to_one_to_citations_in_order_of_first_citation(
 async def test_hybrid_ranks_a_passage_found_by_both_retrievers_above_one_found_by_one(
     client: httpx.AsyncClient, session_id: str, fake_openai: FakeOpenAI
 ) -> None:
-    both = "quantum zebra migration seen with many other unrelated filler words around it today"
-    dense_only = "zebra migration"
-    await upload(client, session_id, "Zebras", dense_only, both, "penguins waddle on ice")
-    question = "quantum zebra migration"
+    both = "it was all about quantum zebra migration seen with other filler words around today"
+    dense_only = "what was it all about"  # stop words only: nothing for full text
+    # One video each: a window is read with the windows after it, and these have none.
+    await upload(client, session_id, "Zebras", dense_only)
+    await upload(client, session_id, "More zebras", both)
+    for topic in ("penguins waddle on ice", "volcanoes erupt lava", "bees make honey", "owls hunt at night"):
+        await upload(client, session_id, "Other", topic)
+    question = "what was it all about, the quantum zebra migration?"
     q = fake_embedding(question, 1536)
     assert float(q @ fake_embedding(dense_only, 1536)) > float(q @ fake_embedding(both, 1536))  # dense prefers it
     fake_openai.chat_answer = lambda body: " ".join(f"[{n}]" for n in sorted(passages_in(body)))

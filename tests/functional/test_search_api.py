@@ -79,14 +79,16 @@ async def test_a_natural_question_finds_the_passage_sharing_only_one_rare_word(
 ) -> None:
     rare = "xylophonist" + secrets.token_hex(2)
     answer = f"a {rare} tuned her instrument"
-    await upload(client, session_id, "Concert", spaced([*DISTRACTORS, answer]))
+    # A few minutes of other talk around: how rare a word is shows against a session's worth of windows.
+    talk = [f"item {i}: {topic}" for i, topic in enumerate(["rivers flow", "stars shine", "bread rises"] * 20)]
+    await upload(client, session_id, "Concert", spaced([*talk, *DISTRACTORS, answer]))
     question = f"what did the {rare} do in the hall"
 
     results = (await search(client, session_id, question)).json()["results"]
     fake_openai.chat_answer = lambda body: "[1]"
     chat = (await client.post("/api/chat", json={"question": question}, headers={"X-Session-Id": session_id})).json()
 
-    assert results[0]["text"] == answer  # the embeddings alone rank it last
+    assert results[0]["text"] == answer  # the embeddings alone rank the distractors above it
     assert chat["sources"][0]["text"] == answer
 
 

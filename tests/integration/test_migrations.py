@@ -61,38 +61,3 @@ def test_models_and_migrations_have_no_drift(empty_database: str) -> None:
     command.upgrade(config, "head")
 
     command.check(config)  # raises when autogenerate would produce operations
-
-
-def test_videos_stored_before_lexeme_counts_get_theirs_from_their_chunks(empty_database: str) -> None:
-    """Revision 0005 fills `video.lexeme_count` of the videos already stored (full-text search reads
-    it), from their chunks' tsvectors."""
-    config = alembic_config(empty_database)
-    command.upgrade(config, "0004")
-    engine = create_engine(empty_database)
-    key = uuid.uuid4()
-    try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO video (id, video_id, language_code, embedding_model, source, is_generated, "
-                    "duration_seconds, chunk_count, created_at) "
-                    "VALUES (:key, 'v1', 'en', 'm', 'youtube', false, 20, 2, now())"
-                ),
-                {"key": key},
-            )
-            for seq, content in enumerate(["rivers flow to the sea", "the sea, the sea and the rivers"]):
-                connection.execute(
-                    text(
-                        "INSERT INTO video_chunk (id, video_key, video_id, start_seconds, end_seconds, content, "
-                        "fts_config) VALUES (:id, :key, 'v1', :start, :end, :content, 'english')"
-                    ),
-                    {"id": f"{key}:{seq}", "key": key, "start": seq * 10.0, "end": seq * 10.0 + 10, "content": content},
-                )
-
-        command.upgrade(config, "head")
-
-        with engine.connect() as connection:
-            count = connection.execute(text("SELECT lexeme_count FROM video WHERE id = :key"), {"key": key})
-            assert count.scalar_one() == 3 + 2  # rivers, flow, sea / sea, rivers
-    finally:
-        engine.dispose()

@@ -1,4 +1,4 @@
-"""The pure logic of retrieval: rank fusion, one moment per stretch of video, and its context."""
+"""The pure logic of retrieval: score fusion, one moment per stretch of video, and its context."""
 
 import uuid
 
@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from services.video_rag.rag import Passage, best_sentences, extractive_answer, sentences
 from services.video_rag.retrieval import context_spans, distinct_moments, fuse
-from services.video_rag.vector_store import Window
+from services.video_rag.vector_store import Ranking, Window
 
 A, B = uuid.UUID(int=1), uuid.UUID(int=2)
 
@@ -16,22 +16,38 @@ def window(key: uuid.UUID, start: float, end: float | None = None, text: str = "
     return Window(f"{key}:{start}", key, str(key)[-1], start, start + 20 if end is None else end, text)
 
 
-def test_fusion_rewards_a_window_both_legs_found() -> None:
+def test_fusion_adds_up_each_leg_s_standard_scores() -> None:
     w1, w2, w3 = window(A, 0), window(A, 20), window(A, 40)
+    vector = Ranking([(w1, 0.9), (w2, 0.8)], mean=0.5, std=0.1, floor=0.8)
+    full_text = Ranking([(w2, 5.0), (w3, 4.0)], mean=1.0, std=2.0, floor=0.0)
 
-    fused = fuse([(1.0, [(w1, 0.9), (w2, 0.8)]), (1.0, [(w2, 5.0), (w3, 4.0)])], rrf_k=60)
+    fused = fuse([(0.7, vector), (0.3, full_text)])
 
+    # w1: 0.7 * 4 + 0.3 * (0 - 1) / 2; w2: 0.7 * 3 + 0.3 * 2; w3: 0.7 * 3 (at the vector leg's floor) + 0.3 * 1.5
     assert [w.id for w, _ in fused] == [w2.id, w1.id, w3.id]
-    assert fused[0][1] == 1 / 62 + 1 / 61
+    assert [round(score, 9) for _, score in fused] == [2.7, 2.65, 2.55]
 
 
-def test_fusion_weighs_each_ranking_and_breaks_ties_by_the_full_text_one() -> None:
+def test_a_window_far_above_one_leg_s_usual_beats_one_a_little_above_both() -> None:
+    standout, middling = window(A, 0), window(A, 20)
+    vector = Ranking([(middling, 0.62), (standout, 0.6)], mean=0.5, std=0.1, floor=0.6)
+    full_text = Ranking([(standout, 12.0), (middling, 2.0)], mean=1.0, std=2.0, floor=0.0)
+
+    fused = fuse([(0.7, vector), (0.3, full_text)])
+
+    assert [w.id for w, _ in fused] == [standout.id, middling.id]  # rank fusion put `middling` first: 1st + 2nd
+
+
+def test_fusion_weighs_each_leg_skips_one_without_spread_and_breaks_ties_by_the_full_text_one() -> None:
     w1, w2 = window(A, 0), window(A, 20)
 
-    weighted = fuse([(1.0, [(w1, 1.0)]), (0.5, [(w2, 1.0)])], rrf_k=60)
-    tied = fuse([(1.0, [(w1, 1.0), (w2, 0.5)]), (1.0, [(w2, 1.0), (w1, 0.5)])], rrf_k=60, tiebreak=[(w2, 1.0)])
+    weighted = fuse([(1.0, Ranking([(w1, 1.0)], 0.0, 1.0)), (0.5, Ranking([(w2, 1.0)], 0.0, 1.0))])
+    flat = fuse([(1.0, Ranking([(w2, 1.0), (w1, 1.0)], 1.0, 0.0)), (1.0, Ranking([(w1, 3.0)], 1.0, 1.0))])
+    tie = Ranking([(w1, 1.0), (w2, 1.0)], 0.0, 1.0)
+    tied = fuse([(1.0, tie)], tiebreak=Ranking([(w2, 1.0), (w1, 1.0)]))
 
     assert [w.id for w, _ in weighted] == [w1.id, w2.id]
+    assert [(w.id, score) for w, score in flat] == [(w1.id, 2.0), (w2.id, -1.0)]
     assert [w.id for w, _ in tied] == [w2.id, w1.id]
 
 

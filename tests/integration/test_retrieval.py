@@ -1,0 +1,71 @@
+"""Both legs of retrieval against the real database: BM25 over each window's span of the following
+windows, and the spread of each leg's scores over the session that score fusion needs."""
+
+import secrets
+import uuid
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from services.common.database import transaction
+from services.video_rag.vector_store import keyword_search, vector_ranking
+from tests.functional.test_chat_api import upload
+
+pytestmark = pytest.mark.asyncio
+
+
+async def video_key(video_id: str) -> uuid.UUID:
+    async with transaction() as db:
+        found = await db.execute(text("SELECT id FROM video WHERE video_id = :v"), {"v": video_id})
+        key: uuid.UUID = found.scalar_one()
+    return key
+
+
+async def test_full_text_finds_a_window_by_the_words_said_in_the_windows_after_it(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    first, later = "quokka" + secrets.token_hex(3), "wombat" + secrets.token_hex(3)
+    texts = [f"the {first} is named here", "a word on the weather", f"then the {later} comes", "more", "the end"]
+    key = await video_key((await upload(client, session_id, "Animals", *texts))["video_id"])
+
+    question = f"{first} and {later}"
+    async with transaction() as db:
+        spans = await keyword_search(db, question, [key], fts_config="english", k=20, following=2, seconds=200)
+        alone = await keyword_search(db, question, [key], fts_config="english", k=20, following=0, seconds=200)
+        shown = await keyword_search(db, question, [key], fts_config="english", k=20, following=2, seconds=100)
+
+    # Window 0 and the two after it say both words; windows 1 and 2 (and their spans) only the later one.
+    assert spans.windows[0][0].start_seconds == 0
+    assert sorted(w.start_seconds for w, _ in spans.windows[1:]) == [65, 130]
+    assert spans.windows[0][1] > 1.5 * spans.windows[1][1]
+    assert sorted(w.start_seconds for w, _ in alone.windows) == [0, 130]  # each window by its own words
+    # A span stops where the moment's text would (100 s from its start): window 0 holds `first` only.
+    assert {w.start_seconds: score for w, score in shown.windows}[0] < spans.windows[0][1]
+    # Every match listed: the mean and spread are over the 5 windows, those matching nothing at 0.
+    scores = [score for _, score in spans.windows] + [0.0, 0.0]
+    assert spans.mean == pytest.approx(np.mean(scores)) and spans.std == pytest.approx(np.std(scores))
+    assert spans.floor == 0.0
+
+
+async def test_the_vector_leg_reports_how_similar_the_session_s_windows_are_on_average(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    texts = ["apples grow on trees", "the sea is salty", "rockets fly to the moon", "bread rises in the oven"]
+    key = await video_key((await upload(client, session_id, "Things", *texts))["video_id"])
+    async with transaction() as db:
+        stored = [
+            np.array(vector.strip("[]").split(","), dtype=float)
+            for (vector,) in await db.execute(
+                text("SELECT embedding::text FROM video_chunk WHERE video_key = :k"), {"k": key}
+            )
+        ]
+        query = [float(x) for x in stored[1] + 0.5 * stored[2]]
+        ranking = await vector_ranking(db, query, [key], [])
+
+    q = np.array(query)
+    similarities = [q @ v / np.linalg.norm(q) / np.linalg.norm(v) for v in stored]  # minus the cosine distance
+    assert len(stored) == 4
+    assert ranking.mean == pytest.approx(np.mean(similarities) - 1, abs=1e-6)
+    assert ranking.std == pytest.approx(np.std(similarities), abs=1e-6)

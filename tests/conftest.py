@@ -1,6 +1,7 @@
 """Shared fixtures: a real PostgreSQL + pgvector with the migrations applied (the embedded one unless
 PG_CONNECTION_STRING is set), and an HTTP client that goes through the registered functions."""
 
+import atexit
 import logging
 import os
 import re
@@ -15,11 +16,19 @@ import httpx
 import pytest
 import uvicorn
 
+from devhost import azurite
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.youtube import FakeYouTube
 
 # The OpenAI-compatible server runs for the whole run: the app reads its URL from the settings.
 FAKE_OPENAI = FakeOpenAI(dimensions=int(os.environ.get("EMBEDDING_DIMENSIONS", "1536"))).start()
+
+# Azurite (the real storage emulator, installed by `make setup`) holds the ingestion queue for the whole
+# run, in memory, on a port of its own; devhost processes started by the tests inherit its connection.
+AZURITE_PORT = azurite.free_port()
+AZURITE = azurite.start(AZURITE_PORT)
+atexit.register(AZURITE.terminate)
+os.environ[azurite.STORAGE_SETTING] = azurite.connection_string(AZURITE_PORT)
 
 # Before the app reads its settings. The test database is kept apart from `make dev`'s.
 os.environ.setdefault("PG_EMBEDDED_DATA_DIR", ".data/test-pgdata")
@@ -105,8 +114,24 @@ def fake_youtube(monkeypatch: pytest.MonkeyPatch) -> FakeYouTube:
 
 
 @pytest.fixture
-def served(database_url: str, fake_youtube: FakeYouTube) -> Iterator[str]:
-    """devhost (the real ASGI host of the app) on a free port, in a thread of this process."""
+async def ingest_queue(devhost, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """A queue of this test's own (in Azurite) for the ingestion, and the app's queue trigger running on
+    it in this process (the fakes of the test answer it), as devhost runs it."""
+    from services.common.settings import get_settings
+
+    name = f"ingest-{uuid.uuid4().hex[:16]}"
+    monkeypatch.setenv("INGEST_QUEUE_NAME", name)
+    get_settings.cache_clear()
+    devhost.start_queues()
+    yield name
+    await devhost.stop_queues()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def served(database_url: str, fake_youtube: FakeYouTube, ingest_queue: str) -> Iterator[str]:
+    """devhost (the real ASGI host of the app, its queue trigger included) on a free port, in a thread
+    of this process."""
     from devhost.host import DevHost
     from function_app import app
 
@@ -115,7 +140,7 @@ def served(database_url: str, fake_youtube: FakeYouTube) -> Iterator[str]:
         port = probe.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(DevHost(app, timers=False), host="127.0.0.1", port=port, log_level="warning")
-    )
+    )  # its lifespan starts the queue trigger, on this test's queue
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -158,11 +183,11 @@ def devhost(database_url: str):
     from devhost.host import DevHost
     from function_app import app
 
-    return DevHost(app, timers=False)
+    return DevHost(app, timers=False, queues=False)
 
 
 @pytest.fixture
-async def client(devhost) -> AsyncIterator[httpx.AsyncClient]:
+async def client(devhost, ingest_queue: str) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=devhost)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:7071") as http:
         yield http
@@ -189,6 +214,8 @@ async def expire_session(session_id: str) -> None:
 
 
 async def add_videos(client: httpx.AsyncClient, session_id: str, *urls: str, **extra: object) -> list[dict[str, Any]]:
+    """POST /api/videos, answered within INGEST_WAIT_SECONDS: here, with fast fakes, every video is
+    done by then (200)."""
     response = await client.post(
         "/api/videos", json={"urls": list(urls), **extra}, headers={"X-Session-Id": session_id}
     )

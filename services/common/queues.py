@@ -8,6 +8,7 @@ worker thread (its asynchronous one needs aiohttp, which nothing else here does)
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -16,6 +17,9 @@ from services.common.settings import ConfigurationError, Settings
 
 if TYPE_CHECKING:
     from azure.storage.queue import QueueClient
+
+# azure-core logs every request and response at INFO: a poll of the queue every few seconds.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 _clients: dict[tuple[str, str], "QueueClient"] = {}
 _lock = threading.Lock()

@@ -177,7 +177,9 @@ async def test_embedding_server_failing_after_retries_stores_nothing(
     assert len(fake_openai.calls("/v1/embeddings")) == 3  # the first try and OPENAI_MAX_RETRIES=2 retries
     assert await videos_stored(V["k"]) == 0
     assert await chunks_of(V["k"]) == 0
-    assert (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"] == []
+    (listed,) = (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"]
+    assert listed["status"] == "failed" and listed["error"]["code"] == "upstream_error"
+    assert listed["chunk_count"] is None and listed["progress"] is None
 
 
 async def test_a_rate_limited_embedding_request_is_retried(
@@ -215,10 +217,13 @@ async def test_limits_per_request_per_session_and_per_video_length(
 
     too_many = await client.post("/api/videos", json={"urls": ["a", "b", "c", "d"]}, headers=headers)
     long = await add_videos(client, session_id, V["q"])
+    listed = (await client.get("/api/videos", headers=headers)).json()["videos"]
+    await client.delete("/api/videos/" + V["q"], headers=headers)  # a failed video counts until removed
     results = await add_videos(client, session_id, V["n"], V["o"], V["p"])
 
     assert too_many.status_code == 400 and too_many.json()["error"]["code"] == "invalid_request"
     assert long[0]["error"]["code"] == "limit_exceeded"
+    assert [(v["video_id"], v["status"], v["error"]["code"]) for v in listed] == [(V["q"], "failed", "limit_exceeded")]
     assert [r["status"] for r in results] == ["added", "added", "failed"]
     assert results[2]["error"]["code"] == "limit_exceeded"
 

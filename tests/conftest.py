@@ -2,6 +2,7 @@
 PG_CONNECTION_STRING is set), and an HTTP client that goes through the registered functions."""
 
 import atexit
+import json
 import logging
 import os
 import re
@@ -10,6 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +31,7 @@ AZURITE_PORT = azurite.free_port()
 AZURITE = azurite.start(AZURITE_PORT)
 atexit.register(AZURITE.terminate)
 os.environ[azurite.STORAGE_SETTING] = azurite.connection_string(AZURITE_PORT)
+os.environ.setdefault("INGEST_QUEUE_NAME", "video-ingest")  # an app setting: the trigger reads %INGEST_QUEUE_NAME%
 
 # Before the app reads its settings. The test database is kept apart from `make dev`'s.
 os.environ.setdefault("PG_EMBEDDED_DATA_DIR", ".data/test-pgdata")
@@ -59,6 +62,7 @@ for name in (
     os.environ.pop(name, None)
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 INVOCATION = re.compile(r'(invocation[_ ]id"?: "?|\(invocation |Invocation id: )' + UUID.pattern, re.I)
 
@@ -104,13 +108,22 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def fake_youtube(monkeypatch: pytest.MonkeyPatch) -> FakeYouTube:
+def fake_youtube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeYouTube]:
     """YouTube for this test: every requests.Session the app makes for YouTube is answered by it."""
     from services.video_rag import youtube
 
     fake = FakeYouTube()
     monkeypatch.setattr(youtube, "new_http_client", fake.http_client)
-    return fake
+    yield fake
+    fake.release()  # a test that blocked it leaves no request hanging
+
+
+def test_host_json() -> dict[str, Any]:
+    """host.json, but the queue is polled every 0.2 s at most when idle (2 s in host.json): the tests
+    wait less for a message to be picked up; every other setting is the app's own."""
+    host_json = json.loads((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"))
+    host_json["extensions"]["queues"]["maxPollingInterval"] = 200
+    return host_json
 
 
 @pytest.fixture
@@ -139,7 +152,9 @@ def served(database_url: str, fake_youtube: FakeYouTube, ingest_queue: str) -> I
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(DevHost(app, timers=False), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            DevHost(app, timers=False, host_json=test_host_json()), host="127.0.0.1", port=port, log_level="warning"
+        )
     )  # its lifespan starts the queue trigger, on this test's queue
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -183,7 +198,7 @@ def devhost(database_url: str):
     from devhost.host import DevHost
     from function_app import app
 
-    return DevHost(app, timers=False, queues=False)
+    return DevHost(app, timers=False, queues=False, host_json=test_host_json())
 
 
 @pytest.fixture

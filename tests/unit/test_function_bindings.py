@@ -10,13 +10,21 @@ from devhost.host import functions_of
 from function_app import app
 
 FUNCTIONS = functions_of(app)
-TRIGGER_TYPES = {"httpTrigger": func.HttpRequest, "timerTrigger": func.TimerRequest}
+TRIGGER_TYPES = {"httpTrigger": func.HttpRequest, "timerTrigger": func.TimerRequest, "queueTrigger": func.QueueMessage}
 
 
 def test_app_registers_the_functions_of_the_api() -> None:
     names = {f.get_function_name() for f in FUNCTIONS}
 
-    assert {"GetOrCreateSession", "DeleteSession", "Health", "OpenApi", "session_expire_timer"} <= names
+    assert {"GetOrCreateSession", "DeleteSession", "Health", "OpenApi", "session_expire_timer", "IngestVideo"} <= names
+
+
+def test_the_ingestion_queue_trigger_reads_its_queue_from_the_settings_on_the_hosts_storage() -> None:
+    (ingest,) = [f for f in FUNCTIONS if f.get_function_name() == "IngestVideo"]
+    binding = ingest.get_trigger().get_dict_repr()
+
+    assert binding["type"] == "queueTrigger"
+    assert binding["queueName"] == "%INGEST_QUEUE_NAME%" and binding["connection"] == "AzureWebJobsStorage"
 
 
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.get_function_name())

@@ -116,11 +116,12 @@ async def test_questions_use_the_ready_videos_while_others_are_still_arriving(
 
     second = await post(client, session_id, arriving)
     chat = await client.post("/api/chat", json={"question": "What about the glacier?"}, headers=headers)
+    search = await client.post("/api/search", json={"query": "glacier"}, headers=headers)
     named = await client.post("/api/search", json={"query": "glacier", "video_ids": [arriving]}, headers=headers)
 
     assert first.status_code == 200 and second.status_code == 202
     assert chat.status_code == 200
-    assert {source["video_id"] for source in chat.json()["sources"]} == {ready}
+    assert {result["video_id"] for result in search.json()["results"]} == {ready}
     assert named.status_code == 409  # the only video named is not ready yet
 
 

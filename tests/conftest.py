@@ -121,7 +121,7 @@ def fake_youtube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeYouTube]:
 def test_host_json() -> dict[str, Any]:
     """host.json, but the queue is polled every 0.2 s at most when idle (2 s in host.json): the tests
     wait less for a message to be picked up; every other setting is the app's own."""
-    host_json = json.loads((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"))
+    host_json: dict[str, Any] = json.loads((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"))
     host_json["extensions"]["queues"]["maxPollingInterval"] = 200
     return host_json
 

@@ -41,9 +41,7 @@ def upgrade() -> None:
     op.create_index(op.f("ix_ingest_job_updated_at"), "ingest_job", ["updated_at"], unique=False)
     op.add_column("session_video", sa.Column("job_id", sa.Uuid(), nullable=True))
     op.alter_column("session_video", "video_key", existing_type=sa.Uuid(), nullable=True)
-    op.create_foreign_key(
-        op.f("fk_session_video_job_id_ingest_job"), "session_video", "ingest_job", ["job_id"], ["id"]
-    )
+    op.create_foreign_key(op.f("fk_session_video_job_id_ingest_job"), "session_video", "ingest_job", ["job_id"], ["id"])
     op.create_index(op.f("ix_session_video_job_id"), "session_video", ["job_id"], unique=False)
     op.create_check_constraint(
         op.f("ck_session_video_video_or_job"), "session_video", "(video_key IS NULL) <> (job_id IS NULL)"

@@ -44,11 +44,11 @@ def video_service(
     **settings: Any,
 ) -> VideoService:
     queue = InlineQueue()
-    queue.service = VideoService(
+    service = queue.service = VideoService(
         repository, transcripts, embeddings, transaction or FakeTransaction(), make_settings(**settings), FakeClock(),
         queue=queue,
     )  # fmt: skip
-    return queue.service
+    return service
 
 
 @pytest.fixture

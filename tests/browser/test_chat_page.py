@@ -121,3 +121,30 @@ def test_the_page_fits_a_phone(served: str, browser: Any) -> None:
     assert page.locator("#ask").is_visible() and page.locator("#add").is_visible()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "chat-page-phone.png"), full_page=True)
+
+
+def test_a_pending_video_shows_its_progress_and_becomes_ready_by_itself(
+    served: str, browser: Any, fake_youtube: FakeYouTube, settings: Any
+) -> None:
+    settings(INGEST_WAIT_SECONDS=0.5)
+    fake_youtube.add("pENDINGvid1", title="Slow video", captions={("en", "manual"): hour_of_captions("slow", 120)})
+    fake_youtube.block()  # YouTube hangs until released: the video stays pending
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    page.goto(f"{served}/api/app")
+    page.get_by_text("No videos yet.").wait_for()
+    page.fill("#urls", "https://youtu.be/pENDINGvid1")
+    page.click("#add")
+    page.locator("#add-results li").first.wait_for()
+    added = page.locator("#add-results li").first.inner_text()
+    page.locator("#videos progress").wait_for()
+    pending = page.locator("#videos li.video").first.inner_text()
+    fake_youtube.release()
+    page.locator("#videos li.video", has_text="passages").wait_for()  # the page polled by itself
+
+    assert added.startswith("Being added")
+    assert re.search(r"(Waiting|Fetching the transcript)… \d+%", pending)
+    assert page.locator("#videos progress").count() == 0
+    assert errors == []

@@ -92,3 +92,47 @@ async def test_a_redelivered_message_stores_the_video_once_and_two_sessions_shar
     for session in (first, second):
         (view,) = await service.list_videos(session.id)
         assert view.video is not None and view.video.video_id == video_id
+
+
+async def test_a_job_whose_worker_died_is_taken_over_by_the_redelivery_and_failed_once_it_stalls_too_long(
+    database_url: str, fake_youtube: FakeYouTube
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.sessions.functions import sessions
+    from services.video_rag.service import JOB_LEASE
+
+    settings = Settings(openai_key=None, openai_base_url=None, ingest_wait_seconds=0, ingest_timeout_minutes=30)
+    started = datetime.now(UTC)
+    clock = [started]
+    video_ids = [secrets.token_urlsafe(8)[:11] for _ in range(2)]
+    for video_id in video_ids:
+        fake_youtube.add(video_id)
+    queue_name = f"it-{uuid.uuid4().hex[:12]}"
+    repository = VideoRepository(job_timeout=timedelta(minutes=settings.ingest_timeout_minutes))
+    service = VideoService(
+        repository, YouTubeTranscriptSource(settings, fake_youtube.http_client), None, database.transaction,
+        settings, clock=lambda: clock[0], queue=StorageQueue(settings, queue_name),
+    )  # fmt: skip
+    session, _ = await sessions().get_or_create(None)
+    await service.add_videos(session.id, video_ids, ["en"])
+    jobs = {}
+    for message in queue_client(settings, queue_name).receive_messages(max_messages=32):
+        job_id = IngestMessage.model_validate_json(message.content).job_id
+        async with database.transaction() as db:  # a worker takes each job, then its instance dies
+            job = await repository.claim_job(db, job_id, started, JOB_LEASE)
+            assert job is not None
+            jobs[job.video_id] = job_id
+
+    clock[0] = started + timedelta(minutes=1)
+    await service.ingest(jobs[video_ids[0]])  # a duplicate while the first delivery may still work: left alone
+    still = {view.video_id: view.job and view.job.status for view in await service.list_videos(session.id)}
+    clock[0] = started + JOB_LEASE + timedelta(minutes=1)
+    await service.ingest(jobs[video_ids[0]])  # the redelivery, once the dead worker's lease is over
+    clock[0] = started + timedelta(minutes=31)  # the other job's message is gone: nothing moves it any more
+    views = {view.video_id: view for view in await service.list_videos(session.id)}
+
+    assert still == {video_ids[0]: "pending", video_ids[1]: "pending"}
+    assert views[video_ids[0]].video is not None  # taken over and stored
+    failed = views[video_ids[1]].job
+    assert failed is not None and failed.status == "failed" and failed.error_code == "ingest_timeout"

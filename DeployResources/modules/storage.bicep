@@ -9,6 +9,7 @@ param ingestQueueName string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35: Without a virtual network, the Flex Consumption host reaches its storage (AzureWebJobsStorage, the deployment container) over the public endpoint, which a deny-by-default rule would cut; shared keys are off, every access is the app's identity through RBAC, and no blob is public.
+  // checkov:skip=CKV_AZURE_33: Storage Analytics (classic) logging of the queue service is not configured: the queue holds job ids only (no personal data), its traffic is the Functions host's and the app's own, which Application Insights records; classic logging is being retired for diagnostic settings.
   // checkov:skip=CKV_AZURE_206: Locally redundant on purpose: the account holds nothing that cannot be rebuilt (the deployment package, uploaded again by every deployment; the host's leases and timer state). The data lives in PostgreSQL.
   name: name
   location: location

@@ -3,6 +3,7 @@
 
 import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -127,7 +128,8 @@ def test_a_pending_video_shows_its_progress_and_becomes_ready_by_itself(
     served: str, browser: Any, fake_youtube: FakeYouTube, settings: Any
 ) -> None:
     settings(INGEST_WAIT_SECONDS=0.5)
-    fake_youtube.add("pENDINGvid1", title="Slow video", captions={("en", "manual"): hour_of_captions("slow", 120)})
+    video_id = secrets.token_urlsafe(8)[:11]  # new to the database, which outlives a run
+    fake_youtube.add(video_id, title="Slow video", captions={("en", "manual"): hour_of_captions("slow", 120)})
     fake_youtube.block()  # YouTube hangs until released: the video stays pending
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
@@ -135,7 +137,7 @@ def test_a_pending_video_shows_its_progress_and_becomes_ready_by_itself(
 
     page.goto(f"{served}/api/app")
     page.get_by_text("No videos yet.").wait_for()
-    page.fill("#urls", "https://youtu.be/pENDINGvid1")
+    page.fill("#urls", f"https://youtu.be/{video_id}")
     page.click("#add")
     page.locator("#add-results li").first.wait_for()
     added = page.locator("#add-results li").first.inner_text()

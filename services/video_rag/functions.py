@@ -195,7 +195,8 @@ async def ingest_video(msg: func.QueueMessage) -> None:
     except ValidationError:
         logger.warning("IngestVideo: a message that names no job was dropped")
         return
-    await videos().ingest(message.job_id, last_attempt=(msg.dequeue_count or 1) >= max_dequeue_count())
+    last_attempt = (msg.dequeue_count or 1) >= max_dequeue_count()
+    await videos().ingest(message.job_id, last_attempt=last_attempt, message_id=msg.id)
 
 
 @cache

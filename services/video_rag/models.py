@@ -71,6 +71,9 @@ class IngestJob(Base):
     error_code: Mapped[str | None] = mapped_column(String(50))
     error_message: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)  # deliveries of its queue message that started work
+    # The queue message whose delivery works on it: a redelivery of that message takes over at once (the
+    # earlier delivery failed or died), another message (a duplicate) only once the work stalls.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Moved by every step of the work: a pending job whose worker died stops moving (the expiry bound).
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

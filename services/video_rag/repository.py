@@ -92,6 +92,7 @@ class VideoRepository:
                 error_code=None,
                 error_message=None,
                 attempts=0,
+                claimed_by=None,
                 updated_at=now,
             )
             .returning(IngestJob.id)
@@ -138,17 +139,27 @@ class VideoRepository:
             return old
         return None
 
-    async def claim_job(self, db: AsyncSession, job_id: uuid.UUID, now: datetime, lease: timedelta) -> IngestJob | None:
-        """The pending job, counted as one more attempt; None when it is gone, failed, or being worked
-        on by another delivery (progress within `lease`): a duplicate message does nothing."""
+    async def claim_job(
+        self, db: AsyncSession, job_id: uuid.UUID, now: datetime, lease: timedelta, message_id: str | None = None
+    ) -> IngestJob | None:
+        """The pending job, counted as one more attempt, for the delivery of queue message `message_id`;
+        None when it is gone, failed, or being worked on by another message's delivery (progress
+        within `lease`): a duplicate message does nothing. A redelivery of the message that claimed
+        it takes it over: that message's earlier delivery failed or died."""
         row = await db.execute(
             update(IngestJob)
             .where(
                 IngestJob.id == job_id,
                 IngestJob.status == "pending",
-                or_(IngestJob.stage == "queued", IngestJob.updated_at < now - lease),
+                or_(
+                    IngestJob.stage == "queued",
+                    IngestJob.updated_at < now - lease,
+                    *([IngestJob.claimed_by == message_id] if message_id else []),
+                ),
             )
-            .values(attempts=IngestJob.attempts + 1, stage="fetching", progress=0.05, updated_at=now)
+            .values(
+                attempts=IngestJob.attempts + 1, stage="fetching", progress=0.05, updated_at=now, claimed_by=message_id
+            )
             .returning(IngestJob)
         )
         return row.scalar_one_or_none()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Literal, Protocol
 
+import sqlalchemy.exc
 from pydantic import BaseModel
 
 from services.common import database
@@ -255,9 +256,15 @@ class VideoService:
     ) -> dict[str, SessionVideoView]:
         """The session's videos once none of `video_ids` is pending any more, or at `deadline`."""
         loop, pause = asyncio.get_running_loop(), 0.1
+        views: dict[str, SessionVideoView] | None = None
         while True:
-            async with self._transaction() as db:
-                views = {view.video_id: view for view in await self._repository.session_entries(db, session_id)}
+            try:
+                async with self._transaction() as db:
+                    views = {view.video_id: view for view in await self._repository.session_entries(db, session_id)}
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.TimeoutError):
+                if views is None:  # nothing to answer with: the request fails (503)
+                    raise
+                # The videos are being added whatever this look fails of (a busy pool): the last one stands.
             left = deadline - loop.time()
             if left <= 0 or not any(v in views and _pending(views[v]) for v in video_ids):
                 return views
@@ -266,15 +273,16 @@ class VideoService:
 
     # --- the queue-triggered ingestion ----------------------------------------------------------
 
-    async def ingest(self, job_id: uuid.UUID, last_attempt: bool = False) -> None:
+    async def ingest(self, job_id: uuid.UUID, last_attempt: bool = False, message_id: str | None = None) -> None:
         """Fetches, embeds and stores the video of a job (one delivery of its queue message), then the
         sessions waiting for it have it. Idempotent: a job that is gone, failed or being worked on by
         another delivery is left alone, and a video is stored once whatever the deliveries. A video
         that cannot be added (no transcript, too long, ...) fails with its code; an unexpected error is
         raised for the queue to deliver the message again, and fails the job on the `last_attempt`
-        (the message then goes to the poison queue)."""
+        (the message then goes to the poison queue). `message_id`: the queue message delivered, whose
+        redelivery takes over a job its earlier delivery left."""
         async with self._transaction() as db:
-            job = await self._repository.claim_job(db, job_id, self._clock(), JOB_LEASE)
+            job = await self._repository.claim_job(db, job_id, self._clock(), JOB_LEASE, message_id)
         if job is None:
             return
         languages = job.languages.split(",")

@@ -94,7 +94,7 @@ async def test_a_redelivered_message_stores_the_video_once_and_two_sessions_shar
         assert view.video is not None and view.video.video_id == video_id
 
 
-async def test_a_job_whose_worker_died_is_taken_over_by_the_redelivery_and_failed_once_it_stalls_too_long(
+async def test_a_job_whose_worker_died_is_taken_over_by_its_messages_redelivery_and_failed_once_it_stalls(
     database_url: str, fake_youtube: FakeYouTube
 ) -> None:
     from datetime import UTC, datetime, timedelta
@@ -119,16 +119,16 @@ async def test_a_job_whose_worker_died_is_taken_over_by_the_redelivery_and_faile
     jobs = {}
     for message in queue_client(settings, queue_name).receive_messages(max_messages=32):
         job_id = IngestMessage.model_validate_json(message.content).job_id
-        async with database.transaction() as db:  # a worker takes each job, then its instance dies
-            job = await repository.claim_job(db, job_id, started, JOB_LEASE)
+        async with database.transaction() as db:  # a delivery takes each job, then its instance dies
+            job = await repository.claim_job(db, job_id, started, JOB_LEASE, message.id)
             assert job is not None
-            jobs[job.video_id] = job_id
+            jobs[job.video_id] = (job_id, message.id)
 
     clock[0] = started + timedelta(minutes=1)
-    await service.ingest(jobs[video_ids[0]])  # a duplicate while the first delivery may still work: left alone
+    job_id, message_id = jobs[video_ids[0]]
+    await service.ingest(job_id, message_id="another")  # a duplicate message, within the lease: left alone
     still = {view.video_id: view.job and view.job.status for view in await service.list_videos(session.id)}
-    clock[0] = started + JOB_LEASE + timedelta(minutes=1)
-    await service.ingest(jobs[video_ids[0]])  # the redelivery, once the dead worker's lease is over
+    await service.ingest(job_id, message_id=message_id)  # the redelivery of the message that took it
     clock[0] = started + timedelta(minutes=31)  # the other job's message is gone: nothing moves it any more
     views = {view.video_id: view for view in await service.list_videos(session.id)}
 

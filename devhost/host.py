@@ -1,14 +1,15 @@
 """A local stand-in for the Azure Functions host: an ASGI app that serves a FunctionApp's HTTP
-triggers (their own routes, methods and route parameters) under the host's route prefix, and runs
-its timer triggers on their NCRONTAB schedules.
+triggers (their own routes, methods and route parameters) under the host's route prefix, runs
+its timer triggers on their NCRONTAB schedules, and its queue triggers on their Azure Storage queues
+(`devhost.queues`, with host.json's queue settings).
 
 Only what this project uses is supported: HTTP triggers with an `$return` HTTP output, served as
 the Functions Python worker serves them with HTTP streams on (`PYTHON_ENABLE_INIT_INDEXING=1` and
 the `azurefunctions-extensions-http-fastapi` extension): the function gets a FastAPI `Request` (route
 parameters in `path_params`) and its FastAPI `Response` is sent as it is, a `StreamingResponse` chunk
-by chunk as it is produced; and timer triggers. Auth levels are not enforced, as with `func start`.
-Like Azure's front end, it appends the address a request came from to its X-Forwarded-For header
-(the app's rate limits count per client).
+by chunk as it is produced; timer triggers; and queue triggers. Auth levels are not enforced, as
+with `func start`. Like Azure's front end, it appends the address a request came from to its
+X-Forwarded-For header (the app's rate limits count per client).
 """
 
 import asyncio
@@ -156,19 +157,49 @@ def _route_regex(template: str) -> str:
 
 
 class DevHost:
-    """The ASGI app. `timers=False` serves HTTP only (tests drive timers themselves)."""
+    """The ASGI app. `timers=False` runs no timer (tests drive timers themselves); `queues=False` no
+    queue trigger (`start_queues()` runs them in the caller's event loop)."""
 
     def __init__(
-        self, app: func.FunctionApp, *, route_prefix: str = "api", timers: bool = True, directory: str = "."
+        self,
+        app: func.FunctionApp,
+        *,
+        route_prefix: str = "api",
+        timers: bool = True,
+        queues: bool = True,
+        directory: str = ".",
+        host_json: dict[str, Any] | None = None,
     ) -> None:
         functions = functions_of(app)
         self.directory = directory
+        self.host_json = host_json if host_json is not None else _host_json(directory)
         self.routes = [
             HttpRoute.of(f, route_prefix) for f in functions if trigger_of(f).get_binding_name() == "httpTrigger"
         ]
         self.timer_functions = [f for f in functions if trigger_of(f).get_binding_name() == "timerTrigger"]
+        self.queue_functions = [f for f in functions if trigger_of(f).get_binding_name() == "queueTrigger"]
         self._run_timers = timers
+        self._run_queues = queues
         self._timer_tasks: list[asyncio.Task[None]] = []
+        self._queue_tasks: list[asyncio.Task[None]] = []
+
+    # --- queues -------------------------------------------------------------------------------
+
+    def start_queues(self) -> None:
+        """Runs every queue trigger on its queue in the running event loop; a missing connection or
+        queue name fails here, at start-up, like the host."""
+        from devhost.queues import QueueOptions, QueueRunner
+
+        options = QueueOptions.of(self.host_json)
+        for function in self.queue_functions:
+            runner = QueueRunner(function, options, self.directory)
+            self._queue_tasks.append(asyncio.create_task(runner.run(), name=f"queue {name_of(function)}"))
+
+    async def stop_queues(self) -> None:
+        tasks, self._queue_tasks = self._queue_tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -216,6 +247,8 @@ class DevHost:
                 try:
                     if self._run_timers:
                         self.start_timers()
+                    if self._run_queues:
+                        self.start_queues()
                 except Exception as exc:  # noqa: BLE001 - reported to the ASGI server
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
@@ -223,6 +256,7 @@ class DevHost:
             elif message["type"] == "lifespan.shutdown":
                 for task in self._timer_tasks:
                     task.cancel()
+                await self.stop_queues()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -255,6 +289,11 @@ class DevHost:
             await invoke(function, TimerRequest(past_due=past_due), self.directory)
         except Exception as exc:  # noqa: BLE001 - a failed run is logged; the schedule goes on
             logger.error("timer %s failed: %s", name, type(exc).__name__)
+
+
+def _host_json(directory: str) -> dict[str, Any]:
+    path = Path(directory) / "host.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
 def _request_of(scope: Scope, route_params: dict[str, str], body: bytes, receive: Receive) -> Request:

@@ -61,9 +61,12 @@ def operations() -> list[Operation]:
         Operation("/api/health", "get", "Health", "Liveness of the app and its database",
                   {200: HealthResponse, 503: HealthResponse}, session=False),
         Operation("/api/videos", "post", "SaveVideoTranscript",
-                  "Add YouTube videos to this session: one result per URL, in order",
-                  {200: v.AddVideosResponse}, v.AddVideosRequest, errors=(400, 413, 429)),
-        Operation("/api/videos", "get", "GetVideos", "This session's videos, oldest first", {200: v.VideosResponse}),
+                  "Add YouTube videos to this session: one result per URL, in order; 202 when some are "
+                  "still pending after INGEST_WAIT_SECONDS (they go on in the background)",
+                  {200: v.AddVideosResponse, 202: v.AddVideosResponse}, v.AddVideosRequest, errors=(400, 413, 429)),
+        Operation("/api/videos", "get", "GetVideos",
+                  "This session's videos, oldest first: ready, pending (with their progress) or failed (with "
+                  "their error)", {200: v.VideosResponse}),
         Operation("/api/videos/{video_id}", "delete", "RemoveVideo", "Remove a video from this session",
                   {204: "Removed"}, errors=(404,)),
         Operation("/api/transcripts", "post", "SaveTranscript",

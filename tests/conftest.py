@@ -1,6 +1,8 @@
 """Shared fixtures: a real PostgreSQL + pgvector with the migrations applied (the embedded one unless
 PG_CONNECTION_STRING is set), and an HTTP client that goes through the registered functions."""
 
+import atexit
+import json
 import logging
 import os
 import re
@@ -9,17 +11,27 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 
+from devhost import azurite
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.youtube import FakeYouTube
 
 # The OpenAI-compatible server runs for the whole run: the app reads its URL from the settings.
 FAKE_OPENAI = FakeOpenAI(dimensions=int(os.environ.get("EMBEDDING_DIMENSIONS", "1536"))).start()
+
+# Azurite (the real storage emulator, installed by `make setup`) holds the ingestion queue for the whole
+# run, in memory, on a port of its own; devhost processes started by the tests inherit its connection.
+AZURITE_PORT = azurite.free_port()
+AZURITE = azurite.start(AZURITE_PORT)
+atexit.register(AZURITE.terminate)
+os.environ[azurite.STORAGE_SETTING] = azurite.connection_string(AZURITE_PORT)
+os.environ.setdefault("INGEST_QUEUE_NAME", "video-ingest")  # an app setting: the trigger reads %INGEST_QUEUE_NAME%
 
 # Before the app reads its settings. The test database is kept apart from `make dev`'s.
 os.environ.setdefault("PG_EMBEDDED_DATA_DIR", ".data/test-pgdata")
@@ -50,6 +62,7 @@ for name in (
     os.environ.pop(name, None)
 
 
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 INVOCATION = re.compile(r'(invocation[_ ]id"?: "?|\(invocation |Invocation id: )' + UUID.pattern, re.I)
 
@@ -95,18 +108,43 @@ def fake_openai() -> Iterator[FakeOpenAI]:
 
 
 @pytest.fixture
-def fake_youtube(monkeypatch: pytest.MonkeyPatch) -> FakeYouTube:
+def fake_youtube(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeYouTube]:
     """YouTube for this test: every requests.Session the app makes for YouTube is answered by it."""
     from services.video_rag import youtube
 
     fake = FakeYouTube()
     monkeypatch.setattr(youtube, "new_http_client", fake.http_client)
-    return fake
+    yield fake
+    fake.release()  # a test that blocked it leaves no request hanging
+
+
+def test_host_json() -> dict[str, Any]:
+    """host.json, but the queue is polled every 0.2 s at most when idle (2 s in host.json): the tests
+    wait less for a message to be picked up; every other setting is the app's own."""
+    host_json: dict[str, Any] = json.loads((PROJECT_ROOT / "host.json").read_text(encoding="utf-8"))
+    host_json["extensions"]["queues"]["maxPollingInterval"] = 200
+    return host_json
 
 
 @pytest.fixture
-def served(database_url: str, fake_youtube: FakeYouTube) -> Iterator[str]:
-    """devhost (the real ASGI host of the app) on a free port, in a thread of this process."""
+async def ingest_queue(devhost, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """A queue of this test's own (in Azurite) for the ingestion, and the app's queue trigger running on
+    it in this process (the fakes of the test answer it), as devhost runs it."""
+    from services.common.settings import get_settings
+
+    name = f"ingest-{uuid.uuid4().hex[:16]}"
+    monkeypatch.setenv("INGEST_QUEUE_NAME", name)
+    get_settings.cache_clear()
+    devhost.start_queues()
+    yield name
+    await devhost.stop_queues()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def served(database_url: str, fake_youtube: FakeYouTube, ingest_queue: str) -> Iterator[str]:
+    """devhost (the real ASGI host of the app, its queue trigger included) on a free port, in a thread
+    of this process."""
     from devhost.host import DevHost
     from function_app import app
 
@@ -114,8 +152,10 @@ def served(database_url: str, fake_youtube: FakeYouTube) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(DevHost(app, timers=False), host="127.0.0.1", port=port, log_level="warning")
-    )
+        uvicorn.Config(
+            DevHost(app, timers=False, host_json=test_host_json()), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )  # its lifespan starts the queue trigger, on this test's queue
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -158,11 +198,11 @@ def devhost(database_url: str):
     from devhost.host import DevHost
     from function_app import app
 
-    return DevHost(app, timers=False)
+    return DevHost(app, timers=False, queues=False, host_json=test_host_json())
 
 
 @pytest.fixture
-async def client(devhost) -> AsyncIterator[httpx.AsyncClient]:
+async def client(devhost, ingest_queue: str) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=devhost)
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost:7071") as http:
         yield http
@@ -189,6 +229,8 @@ async def expire_session(session_id: str) -> None:
 
 
 async def add_videos(client: httpx.AsyncClient, session_id: str, *urls: str, **extra: object) -> list[dict[str, Any]]:
+    """POST /api/videos, answered within INGEST_WAIT_SECONDS: here, with fast fakes, every video is
+    done by then (200)."""
     response = await client.post(
         "/api/videos", json={"urls": list(urls), **extra}, headers={"X-Session-Id": session_id}
     )

@@ -1,12 +1,14 @@
 // The connection budget (README "Connections"): the pool each instance of the app may hold, so that the
 // app at full scale never asks PostgreSQL (or PgBouncer) for more connections than it accepts:
 //
-//   (maximumInstanceCount + 1) x (DB_POOL_SIZE + DB_MAX_OVERFLOW) <= max_connections - reserved - spare
+//   (2 x maximumInstanceCount + 1) x (DB_POOL_SIZE + DB_MAX_OVERFLOW) <= max_connections - reserved - spare
 //
-// + 1: the timer function scales on an instance of its own (Flex Consumption's per-function scaling:
-// the maximum instance count applies to each scale group); each instance runs one Python worker process
-// (FUNCTIONS_WORKER_PROCESS_COUNT is not valid on Flex Consumption) with one pool; no always-ready
-// instances are configured (they would count on top).
+// Flex Consumption's per-function scaling: the maximum instance count applies to each scale group, and
+// there are three: the HTTP functions, the queue-triggered ingestion (IngestVideo, up to
+// maximumInstanceCount instances as its queue grows), and the timer (one instance); each instance runs
+// one Python worker process (FUNCTIONS_WORKER_PROCESS_COUNT is not valid on Flex Consumption) with one
+// pool. Always-ready instances of the HTTP group (alwaysReadyHttpInstances) are capped at
+// maximumInstanceCount, so they are within its share.
 // With PgBouncer, the right side is PgBouncer's max_client_conn, and PgBouncer's own pool must fit the
 // server: default_pool_size <= max_connections - reserved - spare.
 //
@@ -30,14 +32,14 @@ var clientBudget = usePgBouncer ? pgBouncerMaxClientConnections : serverBudget
 var clientBudgetName = usePgBouncer
   ? 'pgBouncerMaxClientConnections'
   : 'postgresMaxConnections - postgresReservedConnections - postgresSpareConnections'
-var instances = maximumInstanceCount + 1
+var instances = 2 * maximumInstanceCount + 1
 var perInstance = min(httpPerInstanceConcurrency, clientBudget / instances)
 var poolSize = (perInstance + 1) / 2
 
 var problem = usePgBouncer && postgresSkuTier == 'Burstable'
   ? 'usePgBouncer: the built-in PgBouncer is not available on the Burstable tier (postgresSkuTier).'
   : perInstance < 1
-      ? 'Connection budget exceeded: maximumInstanceCount + 1 = ${instances} instances of at least 1 connection > ${clientBudgetName} = ${clientBudget}. Lower maximumInstanceCount, or use a larger server or PgBouncer (README "Connections").'
+      ? 'Connection budget exceeded: 2 x maximumInstanceCount + 1 = ${instances} instances of at least 1 connection > ${clientBudgetName} = ${clientBudget}. Lower maximumInstanceCount, or use a larger server or PgBouncer (README "Connections").'
       : usePgBouncer && pgBouncerPoolSize > serverBudget
           ? 'pgBouncerPoolSize ${pgBouncerPoolSize} > postgresMaxConnections - postgresReservedConnections - postgresSpareConnections (${serverBudget}).'
           : ''

@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _LANGUAGE_CODE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+# 57, not 63: the host's poison queue is the name + "-poison".
+_QUEUE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,55}[a-z0-9]$")
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
@@ -82,6 +84,11 @@ class Settings(BaseSettings):
     max_transcript_seconds: int = Field(4 * 3600, ge=60)
     max_chunks_per_video: int = Field(3000, ge=1, le=100_000)
     ingest_concurrency: int = Field(20, ge=1, le=100)
+    # Ingestion runs in a queue-triggered function; POST /api/videos waits this long for it, then answers 202.
+    ingest_wait_seconds: float = Field(15, ge=0, le=200)
+    ingest_queue_name: str = "video-ingest"
+    # A pending video whose ingestion has made no progress for this long is failed (`ingest_timeout`).
+    ingest_timeout_minutes: int = Field(30, ge=1, le=24 * 60)
     chunk_target_seconds: float = Field(10, gt=0, le=3600)
     chunk_target_chars: int = Field(300, ge=100, le=20_000)
     chunk_overlap_seconds: float = Field(0, ge=0, le=600)
@@ -135,6 +142,15 @@ class Settings(BaseSettings):
     chat_calls_per_hour: int = Field(500, ge=0)
     chat_calls_per_day: int = Field(5_000, ge=0)
 
+    # --- the host's storage account (a platform setting: the queue of the ingestion) ---------
+    # A connection string (`UseDevelopmentStorage=true`: Azurite), or, identity-based as on Azure,
+    # AzureWebJobsStorage__accountName (or __queueServiceUri) with the app's managed identity.
+    azure_web_jobs_storage: SecretStr | None = Field(None, validation_alias="AzureWebJobsStorage")
+    azure_web_jobs_storage_account_name: str | None = Field(None, validation_alias="AzureWebJobsStorage__accountName")
+    azure_web_jobs_storage_queue_service_uri: str | None = Field(
+        None, validation_alias="AzureWebJobsStorage__queueServiceUri"
+    )
+
     # --- LangChain --------------------------------------------------------------------------
     langchain_chat_message_table_name: str = "langchain_chat_message"
 
@@ -160,6 +176,9 @@ class Settings(BaseSettings):
         "azure_openai_api_key",
         "azure_openai_embedding_deployment",
         "azure_openai_chat_deployment",
+        "azure_web_jobs_storage",
+        "azure_web_jobs_storage_account_name",
+        "azure_web_jobs_storage_queue_service_uri",
         mode="before",
     )
     @classmethod
@@ -178,6 +197,13 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("ingest_queue_name")
+    @classmethod
+    def _queue_name(cls, value: str) -> str:
+        if not _QUEUE_NAME.match(value) or "--" in value:
+            raise ValueError("must be a storage queue name: 3-57 lower-case letters, digits and single hyphens")
+        return value
 
     @field_validator("langchain_chat_message_table_name")
     @classmethod
@@ -268,8 +294,10 @@ class Settings(BaseSettings):
 
 
 def setting_names() -> list[str]:
-    """The name of every app setting (environment variable) the app reads."""
-    return [(field.validation_alias or name).upper() for name, field in Settings.model_fields.items()]  # type: ignore[union-attr]
+    """The name of every app setting (environment variable) the app reads, but the host's own
+    (AzureWebJobsStorage*), which the platform sets."""
+    names = [(field.validation_alias or name).upper() for name, field in Settings.model_fields.items()]  # type: ignore[union-attr]
+    return [name for name in names if not name.startswith("AZUREWEBJOBS")]
 
 
 def load_settings() -> Settings:

@@ -184,20 +184,26 @@ class ChatService:
         return self._passages(await self._retriever.search([(query, 1.0)], videos, k), videos)
 
     async def _videos_of(self, session_id: uuid.UUID, video_ids: Sequence[str] | None) -> list["Video"]:
-        """The session's videos, or those of them named by `video_ids`."""
+        """The session's ready videos, or those of them named by `video_ids` (pending and failed ones
+        are left out: 409 `no_videos` when that leaves none)."""
         async with self._transaction() as db:
-            videos = [view.video for view in await self._videos.session_videos(db, session_id)]
+            videos = [view.video for view in await self._videos.session_videos(db, session_id) if view.video]
+            if not videos or video_ids:
+                entries = await self._videos.session_entries(db, session_id)
+        if video_ids:
+            unknown = sorted(set(video_ids) - {entry.video_id for entry in entries})
+            if unknown:
+                raise InvalidRequestError(
+                    "video_ids names videos this session does not have.",
+                    details=[{"field": "video_ids", "message": f"not in this session: {', '.join(unknown)}"}],
+                )
+            videos = [video for video in videos if video.video_id in video_ids]
         if not videos:
+            pending = sum(1 for entry in entries if entry.job is not None and entry.job.status == "pending")
+            if pending:
+                raise NoVideosError(f"No video is ready yet: {pending} still being added. Ask again in a moment.")
             raise NoVideosError()
-        if not video_ids:
-            return videos
-        unknown = sorted(set(video_ids) - {video.video_id for video in videos})
-        if unknown:
-            raise InvalidRequestError(
-                "video_ids names videos this session does not have.",
-                details=[{"field": "video_ids", "message": f"not in this session: {', '.join(unknown)}"}],
-            )
-        return [video for video in videos if video.video_id in video_ids]
+        return videos
 
     @property
     def _mode(self) -> Literal["generative", "extractive"]:

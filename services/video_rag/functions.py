@@ -1,7 +1,9 @@
 """HTTP functions of videos, transcripts and chat, and the services they call, wired with their
 production collaborators."""
 
+import logging
 from collections.abc import AsyncIterator, Sequence
+from functools import cache
 from typing import TYPE_CHECKING
 
 import azure.functions as func
@@ -36,27 +38,38 @@ from services.video_rag.schemas import (
 if TYPE_CHECKING:  # the services (SQLAlchemy, LangChain) load on the first request, not at import
     from services.sessions.service import ActiveSession, SessionDependent
     from services.video_rag.chat import ChatService, StreamedAnswer
+    from services.video_rag.repository import VideoRepository
     from services.video_rag.service import VideoService
 
 bp = func.Blueprint()
+logger = logging.getLogger(__name__)
 
 
 def videos() -> "VideoService":
     from services.common import database
+    from services.common.queues import StorageQueue
     from services.video_rag.embeddings import get_embeddings
-    from services.video_rag.repository import VideoRepository
     from services.video_rag.service import VideoService
     from services.video_rag.youtube import YouTubeTranscriptSource
 
     settings = get_settings()
     return VideoService(
-        VideoRepository(),
+        video_repository(),
         YouTubeTranscriptSource(settings),
         get_embeddings(settings),
         database.transaction,
         settings,
         limits=get_limits(),
+        queue=StorageQueue(settings, settings.ingest_queue_name),
     )
+
+
+def video_repository() -> "VideoRepository":
+    from datetime import timedelta
+
+    from services.video_rag.repository import VideoRepository
+
+    return VideoRepository(job_timeout=timedelta(minutes=get_settings().ingest_timeout_minutes))
 
 
 def chat() -> "ChatService":
@@ -83,9 +96,8 @@ def chat() -> "ChatService":
 def session_data() -> Sequence["SessionDependent"]:
     """What this service hangs off sessions, deleted with them: their videos and conversations."""
     from services.video_rag.history import ChatHistory
-    from services.video_rag.repository import VideoRepository
 
-    return [VideoRepository(), ChatHistory(get_settings().langchain_chat_message_table_name)]
+    return [video_repository(), ChatHistory(get_settings().langchain_chat_message_table_name)]
 
 
 @bp.function_name("SaveVideoTranscript")
@@ -96,7 +108,10 @@ async def save_video_transcript(req: Request, session: "ActiveSession") -> Respo
     body = await parse_body(req, AddVideosRequest)
     languages = body.languages or get_settings().default_languages
     results = await videos().add_videos(session.id, body.urls, languages, client_key(req))
-    return json_response(AddVideosResponse(videos=[VideoResultOut.of(result) for result in results]))
+    pending = any(result.status == "pending" for result in results)  # 202: some are still being added
+    return json_response(
+        AddVideosResponse(videos=[VideoResultOut.of(result) for result in results]), 202 if pending else 200
+    )
 
 
 @bp.function_name("SaveTranscript")
@@ -181,3 +196,32 @@ async def get_chat_message_history(req: Request, session: "ActiveSession") -> Re
 async def clear_chat_message_history(req: Request, session: "ActiveSession") -> Response:
     await chat().clear_history(session.id)
     return no_content()
+
+
+@bp.function_name("IngestVideo")
+@bp.queue_trigger(arg_name="msg", queue_name="%INGEST_QUEUE_NAME%", connection="AzureWebJobsStorage")
+async def ingest_video(msg: func.QueueMessage) -> None:
+    """Fetches, embeds and stores the video of one job (its message: `IngestMessage`). An unexpected
+    error is raised: the host delivers the message again, up to host.json's maxDequeueCount, then
+    moves it to the poison queue; the last delivery fails the video first (`ingest_failed`)."""
+    from pydantic import ValidationError
+
+    from services.video_rag.service import IngestMessage
+
+    try:
+        message = IngestMessage.model_validate_json(msg.get_body())
+    except ValidationError:
+        logger.warning("IngestVideo: a message that names no job was dropped")
+        return
+    last_attempt = (msg.dequeue_count or 1) >= max_dequeue_count()
+    await videos().ingest(message.job_id, last_attempt=last_attempt, message_id=msg.id)
+
+
+@cache
+def max_dequeue_count() -> int:
+    """host.json's `extensions.queues.maxDequeueCount` (the host's default: 5)."""
+    import json
+    from pathlib import Path
+
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text(encoding="utf-8"))
+    return int(host.get("extensions", {}).get("queues", {}).get("maxDequeueCount", 5))

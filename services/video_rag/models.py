@@ -11,6 +11,7 @@ from datetime import datetime
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     Boolean,
+    CheckConstraint,
     Computed,
     DateTime,
     Float,
@@ -52,14 +53,48 @@ class Video(Base):
     __table_args__ = (UniqueConstraint("video_id", "language_code", "embedding_model", "source"),)
 
 
+class IngestJob(Base):
+    """A video being fetched, embedded and stored by the queue-triggered function (one queue message
+    per job), or that failed. One job per video, languages and embedding model, shared by every
+    session waiting for it; it goes once the video is stored (its sessions then link the video) or
+    once no session waits for it any more."""
+
+    __tablename__ = "ingest_job"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    video_id: Mapped[str] = mapped_column(String(100))
+    languages: Mapped[str] = mapped_column(String(250))  # "en,de": the requested order
+    embedding_model: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # "pending" | "failed"
+    stage: Mapped[str] = mapped_column(String(20))  # "queued" | "fetching" | "embedding" | "storing"
+    progress: Mapped[float] = mapped_column(Float)  # 0..1, of the whole job
+    error_code: Mapped[str | None] = mapped_column(String(50))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)  # deliveries of its queue message that started work
+    # The queue message whose delivery works on it: a redelivery of that message takes over at once (the
+    # earlier delivery failed or died), another message (a duplicate) only once the work stalls.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Moved by every step of the work: a pending job whose worker died stops moving (the expiry bound).
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    __table_args__ = (UniqueConstraint("video_id", "languages", "embedding_model"),)
+
+
 class SessionVideo(Base):
+    """A session's video: ready (`video_key`), or waiting for a job (`job_id`: pending or failed)."""
+
     __tablename__ = "session_video"
 
     session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("session.id", ondelete="CASCADE"), primary_key=True)
     video_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     # No cascade from video: a video is only deleted once no session links it (see the repository).
-    video_key: Mapped[uuid.UUID] = mapped_column(ForeignKey("video.id"), index=True)
+    video_key: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("video.id"), index=True)
+    # Likewise a job is only deleted once no session waits for it.
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ingest_job.id"), index=True)
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (CheckConstraint("(video_key IS NULL) <> (job_id IS NULL)", name="video_or_job"),)
 
 
 class VideoChunk(Base):

@@ -49,22 +49,61 @@ class UploadTranscriptRequest(RequestModel):
         )
 
 
+class ProgressOut(BaseModel):
+    """How far a pending video is: its stage, and the fraction of the whole work done (0 to 1)."""
+
+    stage: Literal["queued", "fetching", "embedding", "storing"]
+    fraction: Annotated[float, Field(ge=0, le=1)]
+
+
+class ItemErrorOut(BaseModel):
+    code: str
+    message: str
+
+
 class VideoOut(BaseModel):
+    """A video of the session: `ready` (stored: chat and search use it), `pending` (being fetched and
+    embedded: `progress`), or `failed` (`error`; add it again to retry, or remove it). What is not
+    known yet of a pending or failed video is null."""
+
     video_id: str
+    status: Literal["ready", "pending", "failed"]
     title: str | None
     channel: str | None
     url: str | None
-    language_code: str
-    is_generated: bool
-    duration_seconds: float
-    chunk_count: int
+    language_code: str | None
+    is_generated: bool | None
+    duration_seconds: float | None
+    chunk_count: int | None
     added_at: Timestamp
+    progress: ProgressOut | None = None
+    error: ItemErrorOut | None = None
 
     @classmethod
     def of(cls, view: "SessionVideoView") -> "VideoOut":
-        video = view.video
+        video, job = view.video, view.job
+        if video is None:
+            assert job is not None
+            failed = job.status == "failed"
+            return cls(
+                video_id=job.video_id,
+                status="failed" if failed else "pending",
+                title=None,
+                channel=None,
+                url=video_url(job.video_id),
+                language_code=None,
+                is_generated=None,
+                duration_seconds=None,
+                chunk_count=None,
+                added_at=view.added_at,
+                progress=None if failed else ProgressOut(stage=job.stage, fraction=round(job.progress, 3)),
+                error=ItemErrorOut(code=job.error_code or "upstream_error", message=job.error_message or "")
+                if failed
+                else None,
+            )
         return cls(
             video_id=video.video_id,
+            status="ready",
             title=video.title,
             channel=video.channel,
             url=video_url(video.video_id),
@@ -76,15 +115,10 @@ class VideoOut(BaseModel):
         )
 
 
-class ItemErrorOut(BaseModel):
-    code: str
-    message: str
-
-
 class VideoResultOut(BaseModel):
     input: str
     video_id: str | None
-    status: Literal["added", "already_added", "failed"]
+    status: Literal["added", "already_added", "pending", "failed"]
     video: VideoOut | None
     error: ItemErrorOut | None
 

@@ -150,13 +150,16 @@ class YouTubeTranscriptSource:
             response.raise_for_status()
             data = response.json()
             title, channel = data.get("title"), data.get("author_name")
-            return (
-                title[:500] if isinstance(title, str) else None,
-                channel[:500] if isinstance(channel, str) else None,
-            )
+            return _name(title), _name(channel)
         except Exception as exc:  # noqa: BLE001 - metadata is optional
             logger.info("oEmbed failed for a video: %s", type(exc).__name__)
             return None, None
+
+
+def _name(value: object) -> str | None:
+    """A title or channel as it can be stored: text, without NUL characters (PostgreSQL refuses
+    them), at most 500 characters."""
+    return value.replace("\x00", "")[:500] if isinstance(value, str) else None
 
 
 def _choose(transcripts: Any, languages: Sequence[str]) -> Any:

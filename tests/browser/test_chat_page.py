@@ -6,6 +6,7 @@ internet), which is the fallback the page must show."""
 import json
 import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -507,4 +508,36 @@ def test_keyboard_alone_reaches_and_operates_everything(
     page.keyboard.press("Enter")
     expect(page.locator("#player-panel")).to_be_hidden()
     assert page.evaluate("document.activeElement.matches('.message.assistant a.cite')")
+    assert errors == []
+
+
+def test_a_pending_video_shows_its_progress_and_becomes_ready_by_itself(
+    served: str, browser: Any, fake_youtube: FakeYouTube, settings: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    settings(ingest_wait_seconds=0.5)
+    video_id = secrets.token_urlsafe(8)[:11]  # new to the database, which outlives a run
+    fake_youtube.add(video_id, title="Slow video", captions={("en", "manual"): hour_of_captions("slow", 120)})
+    fake_youtube.block()  # YouTube hangs until released: the video stays pending
+    page, errors = open_page(browser, served)
+
+    page.fill("#urls", f"https://youtu.be/{video_id}")
+    page.click("#add")
+    page.locator("#add-results li").first.wait_for()
+    added = page.locator("#add-results li").first.inner_text()
+    status = page.locator("#add-status").inner_text()
+    page.locator("#videos progress").wait_for()
+    pending = page.locator("#videos li.video").first.inner_text()
+    page.fill("#question", "What is this about?")
+    page.click("#ask")  # 409 no_videos: none is ready yet
+    expect(page.locator("#ask-status")).to_have_text("Your videos are still being added. Ask again in a moment.")
+    screenshot(page, "pending-video.png")
+    fake_youtube.release()
+    page.locator("#videos li.video", has_text="passages").wait_for()  # the page polled by itself
+
+    assert added.startswith("Being added")
+    assert status == "0 of 1 added, 1 still being added: see “Your videos”."
+    assert re.search(r"(Waiting|Fetching the transcript)… \d+%", pending)
+    assert page.locator("#videos progress").count() == 0
     assert errors == []

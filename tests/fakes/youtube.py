@@ -66,6 +66,9 @@ class FakeYouTube:
     def __init__(self, latency_seconds: float = 0.0) -> None:
         self.videos: dict[str, FakeVideo] = {}
         self.latency_seconds = latency_seconds
+        # Cleared by `block()`: every request then waits (up to 300 s) until `release()`.
+        self.open = threading.Event()
+        self.open.set()
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._watch_html = _asset("youtube.html.static")
@@ -91,6 +94,13 @@ class FakeYouTube:
             return self._watch_html_bytes
         return body.encode("utf-8")
 
+    def block(self) -> None:
+        """From now on every request waits, up to 300 s, for `release()`: a YouTube that hangs."""
+        self.open.clear()
+
+    def release(self) -> None:
+        self.open.set()
+
     def requests_for(self, video_id: str) -> list[tuple[str, str]]:
         return [r for r in self.requests if video_id in r[1]]
 
@@ -112,6 +122,7 @@ class FakeYouTube:
             self.requests.append((request.method or "GET", request.url or ""))
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
+        self.open.wait(timeout=300)
         video_id = query.get("v", [""])[0] or json.loads(cast(bytes, request.body or b"{}")).get("videoId", "")
         fault = self.videos[video_id].fault if video_id in self.videos else None
         if fault == "timeout":

@@ -42,7 +42,7 @@ def frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def from_address(devhost) -> Client:
+def from_address(devhost, ingest_queue: str) -> Client:
     """An HTTP client whose requests come from `address` (devhost appends it to X-Forwarded-For, as
     Azure's front end does)."""
 

@@ -75,6 +75,19 @@ async def test_added_video_is_chunked_embedded_and_stored(
     np.testing.assert_allclose(stored, fake_embedding(content, 1536), rtol=1e-6)
 
 
+async def test_nul_characters_in_youtubes_names_are_dropped_not_fatal(
+    client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube
+) -> None:
+    """PostgreSQL cannot store NUL: a title or channel (oEmbed's JSON) that holds one is stored without
+    it. (Captions can't: they come as XML, which has no NUL.)"""
+    fake_youtube.add(V["video"], title="Katla\x00 erupts", channel="Geo\x00")
+
+    (result,) = await add_videos(client, session_id, V["video"])
+
+    assert result["status"] == "added"
+    assert result["video"]["title"] == "Katla erupts" and result["video"]["channel"] == "Geo"
+
+
 async def test_each_input_gets_its_own_result_and_one_failure_never_fails_the_others(
     client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube, fake_openai: FakeOpenAI
 ) -> None:
@@ -177,7 +190,9 @@ async def test_embedding_server_failing_after_retries_stores_nothing(
     assert len(fake_openai.calls("/v1/embeddings")) == 3  # the first try and OPENAI_MAX_RETRIES=2 retries
     assert await videos_stored(V["k"]) == 0
     assert await chunks_of(V["k"]) == 0
-    assert (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"] == []
+    (listed,) = (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"]
+    assert listed["status"] == "failed" and listed["error"]["code"] == "upstream_error"
+    assert listed["chunk_count"] is None and listed["progress"] is None
 
 
 async def test_a_rate_limited_embedding_request_is_retried(
@@ -215,10 +230,13 @@ async def test_limits_per_request_per_session_and_per_video_length(
 
     too_many = await client.post("/api/videos", json={"urls": ["a", "b", "c", "d"]}, headers=headers)
     long = await add_videos(client, session_id, V["q"])
+    listed = (await client.get("/api/videos", headers=headers)).json()["videos"]
+    await client.delete("/api/videos/" + V["q"], headers=headers)  # a failed video counts until removed
     results = await add_videos(client, session_id, V["n"], V["o"], V["p"])
 
     assert too_many.status_code == 400 and too_many.json()["error"]["code"] == "invalid_request"
     assert long[0]["error"]["code"] == "limit_exceeded"
+    assert [(v["video_id"], v["status"], v["error"]["code"]) for v in listed] == [(V["q"], "failed", "limit_exceeded")]
     assert [r["status"] for r in results] == ["added", "added", "failed"]
     assert results[2]["error"]["code"] == "limit_exceeded"
 

@@ -14,7 +14,7 @@ from services.common.settings import Settings
 from services.sessions.models import Session
 from services.sessions.repository import SessionRepository
 from services.video_rag.chunking import Chunk, Snippet
-from services.video_rag.models import Video
+from services.video_rag.models import IngestJob, Video
 from services.video_rag.repository import SessionVideoView, VideoRepository
 from services.video_rag.youtube import Transcript
 
@@ -98,6 +98,22 @@ def transcript_of(video_id: str, language_code: str = "en", seconds: float = 60.
     return Transcript(video_id, language_code, is_generated=False, snippets=snippets)
 
 
+class InlineQueue:
+    """The ingestion queue, delivering each message at once to `service.ingest` (as the queue trigger
+    would, with no delay): the request then finds its videos done within its wait."""
+
+    def __init__(self) -> None:
+        self.service: Any = None
+        self.sent: list[str] = []
+
+    async def send(self, messages: Sequence[str]) -> None:
+        from services.video_rag.service import IngestMessage
+
+        self.sent.extend(messages)
+        for message in messages:
+            await self.service.ingest(IngestMessage.model_validate_json(message).job_id)
+
+
 class FakeTranscriptSource:
     """YouTube: every video has a transcript (`transcript_of`) unless `transcripts` or `errors`
     say otherwise. Records the videos fetched (from the service's worker threads)."""
@@ -119,8 +135,8 @@ class FakeTranscriptSource:
 
 class FakeVideoRepository(VideoRepository):
     """VideoRepository in dicts, with the database's constraints as assertions. `before_link` holds
-    what other requests do meanwhile: each call of `lock_session` (the start of a link) first runs
-    the next one."""
+    what other requests do meanwhile: each call of `lock_session` or `finish_job` (the start of a
+    link) first runs the next one."""
 
     def __init__(self) -> None:
         self.sessions: set[uuid.UUID] = set()
@@ -128,6 +144,8 @@ class FakeVideoRepository(VideoRepository):
         self.chunks: dict[uuid.UUID, list[Chunk]] = {}
         self.vectors: dict[uuid.UUID, NDArray[np.float32] | None] = {}
         self.links: dict[uuid.UUID, dict[str, tuple[uuid.UUID, datetime]]] = {}  # session -> video id -> key, added
+        self.jobs: dict[uuid.UUID, IngestJob] = {}
+        self.job_links: dict[uuid.UUID, dict[str, tuple[uuid.UUID, datetime]]] = {}  # session -> video id -> job
         self.before_link: list[Callable[[], None]] = []
 
     # --- helpers of the tests ---------------------------------------------------------------
@@ -136,12 +154,14 @@ class FakeVideoRepository(VideoRepository):
         session_id = uuid.uuid4()
         self.sessions.add(session_id)
         self.links[session_id] = {}
+        self.job_links[session_id] = {}
         return session_id
 
     def end_session(self, session_id: uuid.UUID) -> None:
         """The session deleted by its owner or by the cleanup timer (its links go by cascade)."""
         self.sessions.discard(session_id)
         self.links.pop(session_id, None)
+        self._delete_unwanted_jobs({job for job, _ in self.job_links.pop(session_id, {}).values()})
 
     def put(self, video_id: str, *, embedding_model: str = "none", source: str = "youtube") -> uuid.UUID:
         """A stored copy of a video, linked to no session."""
@@ -174,10 +194,15 @@ class FakeVideoRepository(VideoRepository):
             self.chunks.pop(key, None)
             self.vectors.pop(key, None)
 
+    def _delete_unwanted_jobs(self, jobs: set[uuid.UUID]) -> None:
+        wanted = {job for links in self.job_links.values() for job, _ in links.values()}
+        for job in jobs - wanted:
+            self.jobs.pop(job, None)
+
     def _link(self, session_id: uuid.UUID, video_id: str, key: uuid.UUID, added_at: datetime) -> bool:
         assert session_id in self.sessions, "foreign key: no such session"
         assert key in self.videos, "foreign key: no such video"
-        if video_id in self.links[session_id]:
+        if video_id in self.links[session_id] or video_id in self.job_links[session_id]:
             return False
         self.links[session_id][video_id] = (key, added_at)
         return True
@@ -188,6 +213,96 @@ class FakeVideoRepository(VideoRepository):
         links = self.links.get(session_id, {})
         ordered = sorted(links.items(), key=lambda item: (item[1][1], item[0]))
         return [SessionVideoView(self.videos[key], added_at) for _, (key, added_at) in ordered]
+
+    async def session_entries(self, db: AsyncSession, session_id: uuid.UUID) -> list[SessionVideoView]:
+        views = [(added_at, video_id, SessionVideoView(self.videos[key], added_at))
+                 for video_id, (key, added_at) in self.links.get(session_id, {}).items()]  # fmt: skip
+        views += [(added_at, video_id, SessionVideoView(None, added_at, self.jobs[job]))
+                  for video_id, (job, added_at) in self.job_links.get(session_id, {}).items()]  # fmt: skip
+        return [view for _, _, view in sorted(views, key=lambda item: (item[0], item[1]))]
+
+    async def expire_jobs(self, db: AsyncSession, now: datetime, session_id: uuid.UUID | None = None) -> None:
+        pass  # the unit tests' jobs never stall
+
+    async def want_job(
+        self, db: AsyncSession, video_id: str, languages: str, embedding_model: str, now: datetime
+    ) -> tuple[uuid.UUID, bool]:
+        for job in self.jobs.values():
+            if (job.video_id, job.languages, job.embedding_model) == (video_id, languages, embedding_model):
+                if job.status != "failed":
+                    return job.id, False
+                job.status, job.stage, job.error_code, job.error_message = "pending", "queued", None, None
+                return job.id, True
+        job = IngestJob(id=uuid.uuid4(), video_id=video_id, languages=languages, embedding_model=embedding_model,
+                        status="pending", stage="queued", progress=0.0, error_code=None, error_message=None,
+                        attempts=0, claimed_by=None, created_at=now, updated_at=now)  # fmt: skip
+        self.jobs[job.id] = job
+        return job.id, True
+
+    async def link_job(
+        self, db: AsyncSession, session_id: uuid.UUID, video_id: str, job_id: uuid.UUID, now: datetime
+    ) -> uuid.UUID | None:
+        assert job_id in self.jobs, "foreign key: no such job"
+        links = self.job_links[session_id]
+        old = links[video_id][0] if video_id in links else None
+        links[video_id] = (job_id, links[video_id][1] if video_id in links else now)
+        return old if old != job_id else None
+
+    async def lock_jobs(self, db: AsyncSession, job_ids: Collection[uuid.UUID]) -> None:
+        pass
+
+    async def delete_orphan_jobs(self, db: AsyncSession, job_ids: Collection[uuid.UUID]) -> None:
+        self._delete_unwanted_jobs(set(job_ids))
+
+    async def claim_job(
+        self, db: AsyncSession, job_id: uuid.UUID, now: datetime, lease: timedelta, message_id: str | None = None
+    ) -> IngestJob | None:
+        job = self.jobs.get(job_id)
+        if job is None or job.status != "pending":
+            return None
+        if job.stage != "queued" and job.updated_at >= now - lease and (not message_id or job.claimed_by != message_id):
+            return None
+        job.attempts, job.stage, job.updated_at, job.claimed_by = job.attempts + 1, "fetching", now, message_id
+        return job
+
+    async def release_job(self, db: AsyncSession, job_id: uuid.UUID, now: datetime) -> None:
+        if job_id in self.jobs:
+            self.jobs[job_id].stage = "queued"
+
+    async def job_progress(
+        self, db: AsyncSession, job_id: uuid.UUID, stage: str, progress: float, now: datetime
+    ) -> bool:
+        job = self.jobs.get(job_id)
+        if job is None or job.status != "pending":
+            return False
+        job.stage, job.progress, job.updated_at = stage, progress, now
+        return True
+
+    async def fail_job(self, db: AsyncSession, job_id: uuid.UUID, code: str, message: str, now: datetime) -> None:
+        if job_id in self.jobs:
+            job = self.jobs[job_id]
+            job.status, job.error_code, job.error_message = "failed", code, message
+
+    async def finish_job(self, db: AsyncSession, job_id: uuid.UUID, video_key: uuid.UUID) -> bool | None:
+        if self.before_link:
+            self.before_link.pop(0)()
+        linked = 0
+        if job_id in self.jobs:
+            if video_key not in self.videos:
+                return None
+            for session_id, links in self.job_links.items():
+                for video_id, (job, added_at) in list(links.items()):
+                    if job == job_id:
+                        del links[video_id]
+                        self.links[session_id][video_id] = (video_key, added_at)
+                        linked += 1
+            del self.jobs[job_id]
+        if not linked:
+            self._delete_unlinked({video_key})
+        return linked > 0
+
+    async def has_video(self, db: AsyncSession, session_id: uuid.UUID, video_id: str) -> bool:
+        return video_id in self.links.get(session_id, {}) or video_id in self.job_links.get(session_id, {})
 
     async def find_stored(
         self, db: AsyncSession, video_ids: Collection[str], languages: Sequence[str], embedding_model: str, source: str
@@ -225,7 +340,9 @@ class FakeVideoRepository(VideoRepository):
     async def lock_session(self, db: AsyncSession, session_id: uuid.UUID) -> int | None:
         if self.before_link:
             self.before_link.pop(0)()
-        return len(self.links[session_id]) if session_id in self.sessions else None
+        if session_id not in self.sessions:
+            return None
+        return len(self.links[session_id]) + len(self.job_links[session_id])
 
     async def link(
         self, db: AsyncSession, session_id: uuid.UUID, video_id: str, video_key: uuid.UUID, now: datetime
@@ -247,20 +364,32 @@ class FakeVideoRepository(VideoRepository):
         return video_keys & set(self.videos)
 
     async def link_many(
-        self, db: AsyncSession, session_id: uuid.UUID, videos: dict[str, uuid.UUID], now: datetime
+        self,
+        db: AsyncSession,
+        session_id: uuid.UUID,
+        videos: dict[str, uuid.UUID],
+        now: datetime,
+        positions: dict[str, int] | None = None,
     ) -> set[str]:
         return {
             video_id
             for i, (video_id, key) in enumerate(videos.items())
-            if self._link(session_id, video_id, key, now + timedelta(microseconds=i))
+            if self._link(
+                session_id, video_id, key, now + timedelta(microseconds=positions[video_id] if positions else i)
+            )
         }
 
     async def unlink(self, db: AsyncSession, session_id: uuid.UUID, video_id: str) -> uuid.UUID | None:
+        job = self.job_links.get(session_id, {}).pop(video_id, None)
+        if job is not None:
+            self._delete_unwanted_jobs({job[0]})
         link = self.links.get(session_id, {}).pop(video_id, None)
         return None if link is None else link[0]
 
     async def delete_for_sessions(self, db: AsyncSession, session_ids: Sequence[uuid.UUID]) -> None:
         keys = {key for session_id in session_ids for key, _ in self.links.pop(session_id, {}).values()}
+        jobs = {job for session_id in session_ids for job, _ in self.job_links.pop(session_id, {}).values()}
+        self._delete_unwanted_jobs(jobs)
         self._delete_unlinked(keys)
 
     async def collect_garbage(self, db: AsyncSession, now: datetime) -> None:

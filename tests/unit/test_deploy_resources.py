@@ -193,7 +193,7 @@ def budget(p: dict[str, int | bool | str]) -> tuple[int, int]:
     reserved = int(p["postgresReservedConnections"]) + int(p["postgresSpareConnections"])
     server = int(p["postgresMaxConnections"]) - reserved
     client = int(p["pgBouncerMaxClientConnections"]) if p["usePgBouncer"] else server
-    per_instance = min(int(p["httpPerInstanceConcurrency"]), client // (int(p["maximumInstanceCount"]) + 1))
+    per_instance = min(int(p["httpPerInstanceConcurrency"]), client // (2 * int(p["maximumInstanceCount"]) + 1))
     pool = (per_instance + 1) // 2
     return pool, per_instance - pool
 
@@ -201,7 +201,7 @@ def budget(p: dict[str, int | bool | str]) -> tuple[int, int]:
 def test_the_default_scale_fits_the_connections_of_the_default_server() -> None:
     defaults = parameter_defaults()
     pool, overflow = budget(defaults)
-    instances = int(defaults["maximumInstanceCount"]) + 1  # + the timer's own instance
+    instances = 2 * int(defaults["maximumInstanceCount"]) + 1  # HTTP, the ingestion queue, the timer
 
     assert defaults["postgresSkuName"] == "Standard_B1ms" and defaults["postgresMaxConnections"] == 50
     assert defaults["postgresReservedConnections"] == 15
@@ -215,7 +215,7 @@ def test_the_connection_budget_is_derived_checked_and_applied() -> None:
     block = bicep_block(MAIN, "var appSettings =")
     app = MODULES["functionapp.bicep"]
 
-    formula = "(maximumInstanceCount + 1) x (DB_POOL_SIZE + DB_MAX_OVERFLOW) <= max_connections - reserved - spare"
+    formula = "(2 x maximumInstanceCount + 1) x (DB_POOL_SIZE + DB_MAX_OVERFLOW) <= max_connections - reserved - spare"
     assert formula in module and formula in (ROOT / "README.md").read_text()
     assert "output dbPoolSize int = empty(problem) ? poolSize : fail(problem)" in module
     assert "postgresSkuTier == 'Burstable'" in module  # PgBouncer refused where Azure has none
@@ -242,11 +242,11 @@ def test_always_ready_instances_are_off_by_default_and_never_above_the_scale_lim
 @pytest.mark.parametrize(
     ("changes", "expected"),
     [
-        ({}, (3, 3)),
-        ({"maximumInstanceCount": 2}, (5, 5)),
-        ({"maximumInstanceCount": 40}, (0, 0)),  # refused: 41 instances > 30 connections
-        ({"postgresMaxConnections": 859, "maximumInstanceCount": 40}, (8, 8)),  # D2ds_v5: 16 each, its concurrency
-        ({"postgresMaxConnections": 859, "maximumInstanceCount": 40, "httpPerInstanceConcurrency": 32}, (10, 10)),
+        ({}, (2, 1)),  # 9 instances (4 HTTP, 4 ingestion, 1 timer) x 3 <= 30
+        ({"maximumInstanceCount": 2}, (3, 3)),
+        ({"maximumInstanceCount": 40}, (0, 0)),  # refused: 81 instances > 30 connections
+        ({"postgresMaxConnections": 859, "maximumInstanceCount": 20}, (8, 8)),  # D2ds_v5: 16 each, its concurrency
+        ({"postgresMaxConnections": 859, "maximumInstanceCount": 20, "httpPerInstanceConcurrency": 32}, (10, 10)),
         ({"usePgBouncer": True, "maximumInstanceCount": 100}, (8, 8)),  # within PgBouncer's 5000 clients
     ],
 )
@@ -301,3 +301,17 @@ def test_http_streams_are_on_where_the_app_runs() -> None:
 
     assert provided["PYTHON_ENABLE_INIT_INDEXING"] == "'1'" and example["PYTHON_ENABLE_INIT_INDEXING"] == "1"
     assert re.search(r"^azurefunctions-extensions-http-fastapi==", (ROOT / "requirements.txt").read_text(), re.M)
+
+
+def test_the_ingestion_queue_is_created_in_the_apps_storage_account_and_reached_by_identity() -> None:
+    storage = MODULES["storage.bicep"]
+    app = MODULES["functionapp.bicep"]
+    block = bicep_block(MAIN, "var appSettings =")
+
+    assert "'Microsoft.Storage/storageAccounts/queueServices/queues@" in storage
+    assert "name: ingestQueueName" in storage and "ingestQueueName: ingestQueueName" in MAIN
+    assert "INGEST_QUEUE_NAME: storage.outputs.ingestQueueName" in block
+    # The queue trigger's connection (AzureWebJobsStorage) is the host's, identity-based: queues need the role.
+    assert "AzureWebJobsStorage__accountName" in app and "storageQueueDataContributor" in app
+    host = json.loads((ROOT / "host.json").read_text())["extensions"]["queues"]
+    assert host["messageEncoding"] == "base64" and host["maxDequeueCount"] >= 1

@@ -14,12 +14,21 @@ from devhost.host import functions_of
 from function_app import app
 
 FUNCTIONS = functions_of(app)
+OTHER_TRIGGER_TYPES = {"timerTrigger": func.TimerRequest, "queueTrigger": func.QueueMessage}
 
 
 def test_app_registers_the_functions_of_the_api() -> None:
     names = {f.get_function_name() for f in FUNCTIONS}
 
-    assert {"GetOrCreateSession", "DeleteSession", "Health", "OpenApi", "session_expire_timer"} <= names
+    assert {"GetOrCreateSession", "DeleteSession", "Health", "OpenApi", "session_expire_timer", "IngestVideo"} <= names
+
+
+def test_the_ingestion_queue_trigger_reads_its_queue_from_the_settings_on_the_hosts_storage() -> None:
+    (ingest,) = [f for f in FUNCTIONS if f.get_function_name() == "IngestVideo"]
+    binding = ingest.get_trigger().get_dict_repr()
+
+    assert binding["type"] == "queueTrigger"
+    assert binding["queueName"] == "%INGEST_QUEUE_NAME%" and binding["connection"] == "AzureWebJobsStorage"
 
 
 @pytest.mark.parametrize("function", FUNCTIONS, ids=lambda f: f.get_function_name())
@@ -36,7 +45,7 @@ def test_bindings_match_the_signature(function) -> None:
         assert bindings["$return"].get_binding_name() == "http"
         assert ResponseTrackerMeta.check_type(hints["return"])
     else:
-        assert hints[trigger.name] is func.TimerRequest and "$return" not in bindings
+        assert hints[trigger.name] is OTHER_TRIGGER_TYPES[trigger.get_binding_name()] and "$return" not in bindings
     if "context" in signature.parameters:
         assert signature.parameters["context"].annotation is func.Context
     assert inspect.iscoroutinefunction(function.get_user_function())

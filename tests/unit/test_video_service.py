@@ -23,6 +23,7 @@ from tests.unit.fakes import (
     FakeTransaction,
     FakeTranscriptSource,
     FakeVideoRepository,
+    InlineQueue,
     make_settings,
     transcript_of,
 )
@@ -42,9 +43,12 @@ def video_service(
     transaction: FakeTransaction | None = None,
     **settings: Any,
 ) -> VideoService:
-    return VideoService(
-        repository, transcripts, embeddings, transaction or FakeTransaction(), make_settings(**settings), FakeClock()
-    )
+    queue = InlineQueue()
+    service = queue.service = VideoService(
+        repository, transcripts, embeddings, transaction or FakeTransaction(), make_settings(**settings), FakeClock(),
+        queue=queue,
+    )  # fmt: skip
+    return service
 
 
 @pytest.fixture
@@ -73,7 +77,7 @@ def outcomes(results: list[ItemResult]) -> list[str]:
 
 
 async def video_ids(service: VideoService, session: uuid.UUID) -> list[str]:
-    return [view.video.video_id for view in await service.list_videos(session)]
+    return [view.video_id for view in await service.list_videos(session)]
 
 
 # --- add_videos ------------------------------------------------------------------------------------
@@ -188,7 +192,8 @@ async def test_one_videos_failure_leaves_the_others_added(
 
     assert outcomes(results) == ["added", "no_transcript", "added"]
     assert results[1].status == "failed" and results[1].error and results[1].error.message.endswith("no captions.")
-    assert await video_ids(service, session) == [vid(1), vid(3)]
+    assert await video_ids(service, session) == [vid(1), vid(2), vid(3)]  # the failed one too, until removed
+    assert [view.job.status for view in await service.list_videos(session) if view.job] == ["failed"]
 
 
 async def test_a_video_longer_than_max_transcript_seconds_fails_as_limit_exceeded(
@@ -287,13 +292,15 @@ async def test_a_copy_collected_between_find_and_link_is_stored_again(
 async def test_a_copy_collected_before_every_link_fails_as_upstream_error_after_link_attempts(
     service: VideoService, repository: FakeVideoRepository, transcripts: FakeTranscriptSource, session: uuid.UUID
 ) -> None:
-    repository.before_link.extend([repository.collect_unlinked] * LINK_ATTEMPTS)
+    repository.before_link.extend([repository.collect_unlinked] * (1 + LINK_ATTEMPTS))  # the request's, the job's
 
     results = await service.add_videos(session, [vid(1), "nonsense"], ["en"])
 
     assert outcomes(results) == ["upstream_error", "invalid_url"]
     assert transcripts.fetched == [vid(1)] * LINK_ATTEMPTS
-    assert await video_ids(service, session) == []
+    assert [(view.video, view.job and view.job.status) for view in await service.list_videos(session)] == [
+        (None, "failed")
+    ]
 
 
 async def test_the_session_ending_meanwhile_is_session_invalid_and_its_videos_alone_go(

@@ -11,7 +11,8 @@ answering after 100 ms per request (in its own process, one constant vector for 
 its own CPU, which on a real service is not this machine's, stays out of the figures). In the same
 run, the naive pipeline the libraries' documentation shows: transcripts fetched one after another, then
 `langchain_postgres.PGVector.add_documents` per video. Also 20 sessions adding 20 videos each at once
-(every request must be answered 200), the embedding client's CPU and the chunk-table write rate.
+(a 503, the database pool busy, is sent again after its Retry-After, as a client should), the
+embedding client's CPU and the chunk-table write rate.
 
     python -m bench ingest [--only queue] [--slow-youtube-latency 15] [--youtube-latency 0.2]
                            [--embedding-latency 0.1] [--repeat 3]
@@ -117,25 +118,37 @@ async def sessions_at_once(
     client: httpx.AsyncClient, fake_youtube: FakeYouTube, sessions: int = 20, videos: int = 20
 ) -> dict[str, Any]:
     """`sessions` sessions each adding `videos` new one-hour videos in one call, all at once: the
-    responses' statuses (a 503 would be the database pool running out under load; 202: some still
-    pending after INGEST_WAIT_SECONDS), the wall time of the calls, and until every video is ready
-    (one worker process of the queue trigger: 20 at once)."""
+    responses' statuses (503: the database pool ran out under load, and the call is sent again after
+    Retry-After; 202: some still pending after INGEST_WAIT_SECONDS), the wall time of the calls, and
+    until every video is ready. One process serves the HTTP calls and the queue trigger with one pool,
+    where Azure runs them on instances of their own."""
     ids = [[new_video_id() for _ in range(videos)] for _ in range(sessions)]
     for video_id in (video_id for mine in ids for video_id in mine):
         fake_youtube.add(video_id, captions={("en", "manual"): hour_of_captions(f"load{video_id}")})
     session_ids = [(await client.post("/api/sessions")).json()["session_id"] for _ in range(sessions)]
 
-    async def add(session_id: str, mine: list[str]) -> int:
-        response = await client.post("/api/videos", json={"urls": mine}, headers={"X-Session-Id": session_id})
-        return response.status_code
+    async def add(session_id: str, mine: list[str]) -> list[int]:
+        """The statuses of the POST, sent again after Retry-After as long as it is 503 (as a client
+        should: the same videos again are no new work)."""
+        statuses: list[int] = []
+        while True:
+            response = await client.post("/api/videos", json={"urls": mine}, headers={"X-Session-Id": session_id})
+            statuses.append(response.status_code)
+            if response.status_code != 503 or len(statuses) == 10:
+                return statuses
+            await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
 
     started = time.perf_counter()
-    statuses = await asyncio.gather(*(add(session_id, mine) for session_id, mine in zip(session_ids, ids, strict=True)))
+    tries = await asyncio.gather(*(add(session_id, mine) for session_id, mine in zip(session_ids, ids, strict=True)))
     seconds = time.perf_counter() - started
-    await asyncio.gather(*(until_ready(client, session_id, videos) for session_id in session_ids))
+    answered = [session_id for session_id, statuses in zip(session_ids, tries, strict=True) if statuses[-1] < 300]
+    await asyncio.gather(*(until_ready(client, session_id, videos) for session_id in answered))
     ready = time.perf_counter() - started
+    first, last = [statuses[0] for statuses in tries], [statuses[-1] for statuses in tries]
     return {"sessions": sessions, "videos_each": videos, "seconds": seconds, "ready_seconds": ready,
-            "statuses": {str(code): statuses.count(code) for code in sorted(set(statuses))}}  # fmt: skip
+            "first_statuses": {str(code): first.count(code) for code in sorted(set(first))},
+            "final_statuses": {str(code): last.count(code) for code in sorted(set(last))},
+            "retries": sum(len(statuses) - 1 for statuses in tries)}  # fmt: skip
 
 
 async def embedding_client_cpu(calls: int = 10, texts: int = 60) -> dict[str, float]:
@@ -388,8 +401,10 @@ def main(argv: list[str]) -> None:
         ("20 / 1 video, ours (target <= 2)", f"{result['ratio_twenty_to_one']:.2f}"),
         ("speedup at 20 videos (target >= 5)", f"{result['speedup'][20]:.1f}x"),
         (
-            f"{load['sessions']} sessions x {load['videos_each']} videos at once: calls (s); statuses; all ready (s)",
-            f"{load['seconds']:.1f}; {load['statuses']}; {load['ready_seconds']:.1f}",
+            f"{load['sessions']} sessions x {load['videos_each']} videos at once: calls (s); first statuses; "
+            "503s retried after Retry-After; final statuses; all ready (s)",
+            f"{load['seconds']:.1f}; {load['first_statuses']}; {load['retries']}; {load['final_statuses']}; "
+            f"{load['ready_seconds']:.1f}",
         ),
         (
             "embedding client CPU per hour of transcript, LangChain / ours (ms)",

@@ -269,7 +269,7 @@ class VideoService:
             if left <= 0 or not any(v in views and _pending(views[v]) for v in video_ids):
                 return views
             await asyncio.sleep(min(pause, left))
-            pause = min(pause * 1.5, 1.0)
+            pause = min(pause * 1.5, 0.5)  # a finished video is answered within half a second
 
     # --- the queue-triggered ingestion ----------------------------------------------------------
 

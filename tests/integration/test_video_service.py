@@ -2,6 +2,8 @@
 
 import secrets
 import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -15,6 +17,17 @@ from tests.conftest import scalar
 from tests.fakes.youtube import FakeYouTube
 
 pytestmark = pytest.mark.asyncio
+
+
+def queued_service(settings: Settings, fake_youtube: FakeYouTube, **options: Any) -> tuple[str, VideoService]:
+    """A service without embeddings whose jobs go to a queue of its own (its name, and the service)."""
+    queue_name = f"it-{uuid.uuid4().hex[:12]}"
+    repository = VideoRepository(job_timeout=timedelta(minutes=settings.ingest_timeout_minutes))
+    service = VideoService(
+        repository, YouTubeTranscriptSource(settings, fake_youtube.http_client), None, database.transaction,
+        settings, queue=StorageQueue(settings, queue_name), **options,
+    )  # fmt: skip
+    return queue_name, service
 
 
 async def deliver(settings: Settings, queue_name: str, service: VideoService) -> int:
@@ -34,11 +47,7 @@ async def test_without_an_embedding_provider_chunks_are_stored_for_full_text_sea
     assert settings.embedding_provider is None
     video_id = secrets.token_urlsafe(8)[:11]
     fake_youtube.add(video_id, title=None)
-    queue_name = f"it-{uuid.uuid4().hex[:12]}"
-    service = VideoService(
-        VideoRepository(), YouTubeTranscriptSource(settings, fake_youtube.http_client), None, database.transaction,
-        settings, queue=StorageQueue(settings, queue_name),
-    )  # fmt: skip
+    queue_name, service = queued_service(settings, fake_youtube)
     from services.sessions.functions import sessions
 
     session, _ = await sessions().get_or_create(None)
@@ -68,11 +77,7 @@ async def test_a_redelivered_message_stores_the_video_once_and_two_sessions_shar
     settings = Settings(openai_key=None, openai_base_url=None, ingest_wait_seconds=0)
     video_id = secrets.token_urlsafe(8)[:11]
     fake_youtube.add(video_id)
-    queue_name = f"it-{uuid.uuid4().hex[:12]}"
-    service = VideoService(
-        VideoRepository(), YouTubeTranscriptSource(settings, fake_youtube.http_client), None, database.transaction,
-        settings, queue=StorageQueue(settings, queue_name),
-    )  # fmt: skip
+    queue_name, service = queued_service(settings, fake_youtube)
     from services.sessions.functions import sessions
 
     first, _ = await sessions().get_or_create(None)
@@ -97,7 +102,6 @@ async def test_a_redelivered_message_stores_the_video_once_and_two_sessions_shar
 async def test_a_job_whose_worker_died_is_taken_over_by_its_messages_redelivery_and_failed_once_it_stalls(
     database_url: str, fake_youtube: FakeYouTube
 ) -> None:
-    from datetime import UTC, datetime, timedelta
 
     from services.sessions.functions import sessions
     from services.video_rag.service import JOB_LEASE
@@ -108,19 +112,14 @@ async def test_a_job_whose_worker_died_is_taken_over_by_its_messages_redelivery_
     video_ids = [secrets.token_urlsafe(8)[:11] for _ in range(2)]
     for video_id in video_ids:
         fake_youtube.add(video_id)
-    queue_name = f"it-{uuid.uuid4().hex[:12]}"
-    repository = VideoRepository(job_timeout=timedelta(minutes=settings.ingest_timeout_minutes))
-    service = VideoService(
-        repository, YouTubeTranscriptSource(settings, fake_youtube.http_client), None, database.transaction,
-        settings, clock=lambda: clock[0], queue=StorageQueue(settings, queue_name),
-    )  # fmt: skip
+    queue_name, service = queued_service(settings, fake_youtube, clock=lambda: clock[0])
     session, _ = await sessions().get_or_create(None)
     await service.add_videos(session.id, video_ids, ["en"])
     jobs = {}
     for message in queue_client(settings, queue_name).receive_messages(max_messages=32):
         job_id = IngestMessage.model_validate_json(message.content).job_id
         async with database.transaction() as db:  # a delivery takes each job, then its instance dies
-            job = await repository.claim_job(db, job_id, started, JOB_LEASE, message.id)
+            job = await VideoRepository().claim_job(db, job_id, started, JOB_LEASE, message.id)
             assert job is not None
             jobs[job.video_id] = (job_id, message.id)
 

@@ -40,6 +40,12 @@ def main() -> None:
     load_local_settings(args.settings)  # before the app reads its settings at import
 
     from services.common.database import database_url, migrate
+    from services.common.settings import ConfigurationError, get_settings
+
+    try:
+        settings = get_settings()
+    except ConfigurationError as error:  # a wrong setting: its name and what is wrong, not a traceback
+        sys.exit(f"devhost: {error}")
 
     with signals_held():
         url = database_url()  # the embedded database, when it is the one configured, starts and migrates now
@@ -53,6 +59,7 @@ def main() -> None:
     if args.verbose:
         log_routes(devhost, args.host, args.port)
     print(banner(args.host, args.port, route_prefix), flush=True)
+    print(models_line(settings.embedding_provider, settings.chat_provider), flush=True)
     config = uvicorn.Config(devhost, host=args.host, port=args.port, lifespan="on", log_level="warning")
     server = uvicorn.Server(config)
     stop_on_signals(server)
@@ -161,6 +168,13 @@ def banner(host: str, port: int, route_prefix: str) -> str:
         f"chat page: {base}/app\n"
         "stop: Ctrl-C; more detail: --verbose"
     )
+
+
+def models_line(embedding: str | None, chat: str | None) -> str:
+    """What answers questions with these settings (README "Settings": EMBEDDING_PROVIDER, CHAT_PROVIDER)."""
+    search = f"embeddings from {embedding} and full text" if embedding else "full text alone (no embedding provider)"
+    answers = f"written by the {chat} chat model" if chat else "quotes of the transcripts (no chat model)"
+    return f"search: {search}; answers: {answers}"
 
 
 if __name__ == "__main__":

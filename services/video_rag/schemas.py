@@ -145,7 +145,8 @@ class VideoResponse(BaseModel):
     video: VideoOut
 
 
-VideoIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(max_length=100)]
+# When given, at least one: an empty list would mean "all" to some readers and "none" to others.
+VideoIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(min_length=1, max_length=100)]
 
 
 class ChatRequest(RequestModel):

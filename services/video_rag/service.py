@@ -445,7 +445,14 @@ class VideoService:
         same count), or RateLimitedError."""
         s = self._settings
         if snippets and max(snippet.end for snippet in snippets) > s.max_transcript_seconds:
-            raise ItemError("limit_exceeded", f"This video is longer than {s.max_transcript_seconds // 60} minutes.")
+            minutes = s.max_transcript_seconds // 60
+            raise ItemError(
+                "limit_exceeded",
+                f"This video is longer than {minutes} minutes."
+                if about.source == YOUTUBE
+                else f"This transcript runs longer than {minutes} minutes (by its last caption's time; plain text"
+                " is timed at about 2.5 words a second).",
+            )
         chunks = await asyncio.to_thread(
             partial(
                 chunk_snippets,

@@ -199,6 +199,11 @@ def _to_item_error(exc: Exception) -> ItemError:
     for error_type, code, message in mapping:
         if isinstance(exc, error_type):
             return ItemError(code, message)
-    if not isinstance(exc, yt.YouTubeTranscriptApiException | requests.RequestException):
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):  # a proxy's failure is a ConnectionError
+        logger.warning("YouTube could not be reached while fetching a transcript: %s", type(exc).__name__)
+        return ItemError("upstream_error", "YouTube could not be reached (network, DNS or proxy). Retry later.")
+    if isinstance(exc, yt.YouTubeTranscriptApiException | requests.RequestException):
+        logger.warning("YouTube failed while fetching a transcript: %s", type(exc).__name__)
+    else:
         logger.error("unexpected %s while fetching a transcript", type(exc).__name__)
     return ItemError("upstream_error", "YouTube did not answer as expected. Retry later.")

@@ -127,6 +127,8 @@ class FakeYouTube:
         fault = self.videos[video_id].fault if video_id in self.videos else None
         if fault == "timeout":
             raise requests.Timeout("the fake YouTube did not answer in time")
+        if fault == "unreachable":
+            raise requests.ConnectionError("the fake YouTube's name did not resolve")
         if fault == "unparsable" and url.path == "/watch":
             return 200, "text/html", "<html><body>a page without the player's data</body></html>"
         if fault == "truncated" and url.path == "/youtubei/v1/player":

@@ -228,7 +228,8 @@ async def test_chat_without_videos_is_409_no_videos(client: httpx.AsyncClient, s
 
 
 @pytest.mark.parametrize("body", [{}, {"question": ""}, {"question": "x" * 2001}, {"question": 5},
-                                  {"question": "q", "video_ids": "abc"}, {"question": "q", "extra": True}])  # fmt: skip
+                                  {"question": "q", "video_ids": "abc"}, {"question": "q", "video_ids": []},
+                                  {"question": "q", "extra": True}])  # fmt: skip
 async def test_malformed_question_is_400(client: httpx.AsyncClient, session_id: str, body: dict[str, Any]) -> None:
     response = await client.post("/api/chat", json=body, headers={"X-Session-Id": session_id})
 

@@ -194,8 +194,9 @@ def test_migrate_applies_the_migrations_to_the_configured_database_before_it_ser
     assert created.status_code == 201
 
 
-def test_by_default_it_says_where_it_serves_and_how_to_stop_and_nothing_more(data_dir: Path) -> None:
-    with devhost_process(**embedded_database(data_dir)) as devhost:
+def test_by_default_it_says_where_it_serves_how_to_stop_and_what_answers_and_nothing_more(data_dir: Path) -> None:
+    models = {"EMBEDDING_PROVIDER": "none", "CHAT_PROVIDER": "none"}  # as with no OpenAI settings at all
+    with devhost_process(**embedded_database(data_dir), **models) as devhost:
         health = httpx.get(f"{devhost.url}/api/health", timeout=10)
         output = devhost.output()
 
@@ -205,7 +206,17 @@ def test_by_default_it_says_where_it_serves_and_how_to_stop_and_nothing_more(dat
         f"devhost: serving function_app on 127.0.0.1:{port} (http://localhost:{port}/api)",
         f"chat page: http://localhost:{port}/api/app",
         "stop: Ctrl-C; more detail: --verbose",
+        "search: full text alone (no embedding provider); answers: quotes of the transcripts (no chat model)",
     ]
+
+
+def test_a_wrong_setting_stops_it_at_once_with_one_line_that_names_the_setting() -> None:
+    env = {**os.environ, "SESSION_EXPIRE_MINUTES": "abc"}
+    done = subprocess.run(devhost_command(free_port()), cwd=PROJECT_ROOT, env=env, capture_output=True, timeout=60)
+
+    output = (done.stdout + done.stderr).decode()
+    assert done.returncode == 1
+    assert output.startswith("devhost: Invalid app settings: SESSION_EXPIRE_MINUTES") and len(output.splitlines()) == 1
 
 
 def test_a_busy_port_fails_at_once_in_one_line_before_the_database_starts(tmp_path: Path) -> None:

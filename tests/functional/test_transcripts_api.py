@@ -96,3 +96,14 @@ async def test_malformed_upload_is_400_and_stores_nothing(
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
     assert (await client.get("/api/videos", headers={"X-Session-Id": session_id})).json()["videos"] == []
+
+
+async def test_a_transcript_too_long_is_refused_in_words_about_transcripts(
+    client: httpx.AsyncClient, session_id: str, settings
+) -> None:
+    settings(max_transcript_seconds=60)  # SRT's second caption ends at 68 s
+
+    response = await upload(client, session_id, title="t", format="srt", content=unique_srt()[1])
+
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_request"
+    assert response.json()["error"]["message"].startswith("This transcript runs longer than 1 minutes")

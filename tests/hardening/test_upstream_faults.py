@@ -31,6 +31,7 @@ async def nothing_stored(video_id: str) -> bool:
         ({"watch_status": 500}, "upstream_error"),
         ({"watch_status": 503}, "upstream_error"),
         ({"fault": "timeout"}, "upstream_error"),
+        ({"fault": "unreachable"}, "upstream_error"),
         ({"fault": "unparsable"}, "upstream_error"),
         ({"fault": "truncated"}, "upstream_error"),
     ],
@@ -47,6 +48,25 @@ async def test_youtube_faults_give_the_item_error_and_store_nothing(
     assert results[0]["status"] == "failed" and results[0]["error"]["code"] == code
     assert results[1]["status"] == "added"
     assert await nothing_stored(broken)
+
+
+@pytest.mark.parametrize("fault", ["timeout", "unreachable"])
+async def test_a_youtube_that_cannot_be_reached_is_said_so_and_a_question_then_says_why_nothing_is_ready(
+    client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube, fault: str
+) -> None:
+    video_id = new_id()
+    fake_youtube.add(video_id, fault=fault)
+
+    (result,) = await add_videos(client, session_id, video_id)
+    chat = await client.post("/api/chat", json={"question": "What is said?"}, headers={"X-Session-Id": session_id})
+    search = await client.post(
+        "/api/search", json={"query": "said", "video_ids": [video_id]}, headers={"X-Session-Id": session_id}
+    )
+
+    assert result["error"]["message"] == "YouTube could not be reached (network, DNS or proxy). Retry later."
+    for response in (chat, search):
+        assert response.status_code == 409 and response.json()["error"]["code"] == "no_videos"
+        assert response.json()["error"]["message"].startswith("No video is ready: 1 could not be added")
 
 
 @pytest.mark.parametrize(

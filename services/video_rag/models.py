@@ -10,6 +10,7 @@ from datetime import datetime
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Computed,
     DateTime,
@@ -47,6 +48,9 @@ class Video(Base):
     is_generated: Mapped[bool] = mapped_column(Boolean)
     duration_seconds: Mapped[float] = mapped_column(Float)
     chunk_count: Mapped[int] = mapped_column(Integer)
+    # The lexemes of all its chunks' `content_tsv` (full-text search's average span length); set where
+    # the chunks are written, in the same transaction.
+    lexeme_count: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("video_id", "language_code", "embedding_model", "source"),)
@@ -81,6 +85,8 @@ class VideoChunk(Base):
     # approximate (HNSW) index on `embedding`: pgvector 0.6 filters AFTER searching, which loses the
     # results of small sessions in a large table, and it makes chunk writes ~35x slower
     # (`python -m bench storage`); an exact scan of a session's 1,000-2,000 chunks is fast enough.
+    # The table's toast_tuple_target is a page (migration 0006, not a model option): a row is stored
+    # whole, its vector with it, where the default of 2 KB sent every 1536-dimension vector to TOAST.
     __table_args__ = (
         Index("ix_video_chunk_video_key", "video_key"),
         # No pending list: a video's chunks are searchable through the index as soon as they are

@@ -55,6 +55,12 @@ async def test_added_video_is_chunked_embedded_and_stored(
     assert video["language_code"] == "en" and video["is_generated"] is False
     assert video["duration_seconds"] == pytest.approx(600)
     assert video["chunk_count"] == await chunks_of(V["video"]) >= 10
+    lexemes = "SELECT sum(length(content_tsv)) FROM video_chunk WHERE video_id = :v"  # full text's span lengths
+    assert (
+        await scalar("SELECT lexeme_count FROM video WHERE video_id = :v", v=V["video"])
+        == await scalar(lexemes, v=V["video"])
+        > 0
+    )
     assert await scalar("SELECT count(*) FROM video_chunk WHERE video_id = :v AND embedding IS NULL", v=V["video"]) == 0
     assert (
         await scalar("SELECT vector_dims(embedding) FROM video_chunk WHERE video_id = :v LIMIT 1", v=V["video"]) == 1536
@@ -73,6 +79,26 @@ async def test_added_video_is_chunked_embedded_and_stored(
     content = await scalar(f"SELECT content {last}", v=V["video"])
     stored = json.loads(await scalar(f"SELECT embedding::text {last}", v=V["video"]))
     np.testing.assert_allclose(stored, fake_embedding(content, 1536), rtol=1e-6)
+
+
+async def toast_rows() -> int:
+    toast = await scalar("SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'video_chunk'")
+    return int(await scalar(f"SELECT count(*) FROM {toast}"))  # noqa: S608 - a relation name from the catalog
+
+
+async def test_chunk_rows_are_stored_whole_with_their_vectors(
+    client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube
+) -> None:
+    """A 1536-dimension vector (6 KB) stays in its row's heap page: nothing goes to the TOAST table,
+    which every exact vector scan would otherwise read back through its index."""
+    fake_youtube.add(V["video"], captions={("en", "manual"): hour_of_captions("glacier", seconds=600)})
+    before = await toast_rows()
+
+    (result,) = await add_videos(client, session_id, V["video"])
+
+    assert result["status"] == "added" and result["video"]["chunk_count"] >= 10
+    assert await toast_rows() == before
+
 
 
 async def test_each_input_gets_its_own_result_and_one_failure_never_fails_the_others(

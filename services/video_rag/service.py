@@ -190,7 +190,9 @@ class VideoService:
         about = About(video_id, transcript.language_code, YOUTUBE, title, channel, is_generated=transcript.is_generated)
         prepared = await self._prepare(about, transcript.snippets)
         async with database.bulk_write_slot(), self._transaction() as db:
-            return await self._repository.store(db, prepared.video, prepared.chunks, prepared.vectors)
+            return await self._repository.store(
+                db, prepared.video, prepared.chunks, prepared.vectors, self._settings.chunk_embed_following
+            )
 
     async def _link(
         self, session_id: uuid.UUID, video_ids: Sequence[str], outcomes: dict[str, Outcome]
@@ -266,7 +268,9 @@ class VideoService:
                 await self._limits.reserve(client, videos=1)
         async with database.bulk_write_slot(), self._transaction() as db:
             if prepared is not None:
-                key = await self._repository.store(db, prepared.video, prepared.chunks, prepared.vectors)
+                key = await self._repository.store(
+                    db, prepared.video, prepared.chunks, prepared.vectors, self._settings.chunk_embed_following
+                )
             else:
                 assert stored is not None
                 key = stored.id

@@ -34,14 +34,15 @@ FTS_CONFIGS = {
 }  # fmt: skip
 
 _COPY = (
-    f"COPY {CHUNK_TABLE} (id, video_key, video_id, start_seconds, end_seconds, content, embedding, fts_config) "
-    "FROM STDIN (FORMAT BINARY)"
+    f"COPY {CHUNK_TABLE} (id, video_key, video_id, start_seconds, end_seconds, content, embedding, fts_config, "
+    "span_lexemes) FROM STDIN (FORMAT BINARY)"
 )
-# A video's lexeme count (full-text search's average span length), once its chunks are written.
-_COUNT_LEXEMES = text(
-    f"UPDATE video SET lexeme_count = (SELECT sum(length(content_tsv)) FROM {CHUNK_TABLE} WHERE video_key = :key) "  # noqa: S608 - a constant table name; the value is bound
-    "WHERE id = :key"
+# The configuration's oid, and the lexemes of each text as `content_tsv` will hold them.
+_LEXEMES = text(
+    "SELECT CAST(:config AS regconfig)::oid, ARRAY(SELECT length(to_tsvector(CAST(:config AS regconfig), t)) "
+    "FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS x(t, n) ORDER BY n)"
 )
+_SPAN_LEXEMES = text("UPDATE video SET span_lexemes = :lexemes WHERE id = :key")
 _vector_types: dict[tuple[str, int, str], TypeInfo] = {}  # by database: the type's oid differs
 
 
@@ -57,11 +58,16 @@ async def write_chunks(
     language_code: str,
     chunks: Sequence[Chunk],
     embeddings: "NDArray[np.float32] | None",
+    following: int,
 ) -> None:
-    """All chunks of one video in one binary COPY, inside `db`'s transaction."""
-    fts_oid = (
-        await db.execute(text("SELECT CAST(:config AS regconfig)::oid"), {"config": fts_config_for(language_code)})
-    ).scalar_one()
+    """All chunks of one video in one binary COPY, inside `db`'s transaction. Each window's span (its
+    text and that of the `following` windows after it: what it is embedded as) gets its lexeme count,
+    and the video row their sum, for full-text search (`keyword_search`)."""
+    found = await db.execute(
+        _LEXEMES, {"config": fts_config_for(language_code), "texts": [chunk.text for chunk in chunks]}
+    )
+    fts_oid, lexemes = found.one()
+    spans = [sum(lexemes[i : i + 1 + following]) for i in range(len(lexemes))]
     connection: Any = (await (await db.connection()).get_raw_connection()).driver_connection
     database = (connection.info.host, connection.info.port, connection.info.dbname)
     if database not in _vector_types:
@@ -72,8 +78,8 @@ async def write_chunks(
     async with connection.cursor() as cursor:
         # pgvector's binary adapters on this cursor only: other users of the pool see no change.
         register_vector_info(cursor, _vector_types[database])
-        await _copy_rows(cursor, video_key, video_id, fts_oid, chunks, embeddings)
-    await db.execute(_COUNT_LEXEMES, {"key": video_key})
+        await _copy_rows(cursor, video_key, video_id, fts_oid, chunks, embeddings, spans)
+    await db.execute(_SPAN_LEXEMES, {"key": video_key, "lexemes": sum(spans)})
 
 
 async def _copy_rows(
@@ -83,14 +89,15 @@ async def _copy_rows(
     fts_oid: int,
     chunks: Sequence[Chunk],
     embeddings: "NDArray[np.float32] | None",
+    spans: Sequence[int],
 ) -> None:
     async with cursor.copy(_COPY) as copy:
-        copy.set_types(["text", "uuid", "varchar", "float8", "float8", "text", "vector", "oid"])
+        copy.set_types(["text", "uuid", "varchar", "float8", "float8", "text", "vector", "oid", "int4"])
         for seq, chunk in enumerate(chunks):
             vector = None if embeddings is None else embeddings[seq]
             await copy.write_row(
                 (f"{video_key}:{seq}", video_key, video_id, chunk.start_seconds, chunk.end_seconds,
-                 chunk.text, vector, fts_oid)
+                 chunk.text, vector, fts_oid, spans[seq])
             )  # fmt: skip
 
 
@@ -214,20 +221,19 @@ async def vector_ranking(
     return Ranking(found, -float(mean or 0.0), float(std or 0.0), found[-1][1] if found else 0.0)
 
 
-# BM25 over the session's windows, each read as what is said from its start on: its text and that of
-# the `:following` windows after it that start within `:seconds` of it (the span its embedding was made
-# of, chunking.embedding_texts, as far as a moment's text shows it). A window alone holds a sentence or
-# two, too few of a paraphrased question's words. The query is ANY of the question's lexemes (stop
-# words dropped and words stemmed by the transcript language's configuration); the GIN index finds the
-# windows holding one, and each term found counts in the span of that window and of the windows before
-# it whose spans reach it (a window's place in its video is the number its id ends with,
-# vector_store.write_chunks). Each term weighs by its rarity among the session's spans (idf) and its
-# count in the span (ts_rank_cd of that one term with every weight 1: one per occurrence), damped by the
-# span's length (its windows' lexemes). PostgreSQL's ts_rank has no idf: common words would dominate.
-# Only the matching windows and their neighbours are read: the session's span count and average span
-# length come from its video rows (chunk_count, lexeme_count, and the windows a span holds on average:
-# `:following` + 1, fewer where `:seconds` holds fewer of the video's windows). The scores' sum and sum
-# of squares over the matching spans give their spread over the session (a span matching nothing scores 0).
+# BM25 over the session's windows, each read as what is said from its start on: its span, the window's
+# text and that of the `:following` windows after it (what it is embedded as, chunking.embedding_texts).
+# A window alone holds a sentence or two, too few of a paraphrased question's words. The query is ANY
+# of the question's lexemes (stop words dropped and words stemmed by the transcript language's
+# configuration); the GIN index finds the windows holding one, and each term found counts in the span of
+# that window and in those of the `:following` windows before it (a window's place in its video is the
+# number its id ends with: write_chunks). Each term weighs by its rarity among the session's spans (idf)
+# and its count in the span (ts_rank_cd of that one term with every weight 1: one per occurrence),
+# damped by the span's length (its lexemes, stored with the window). PostgreSQL's ts_rank has no idf:
+# common words would dominate. Only the matching windows and the spans they are part of are read: the
+# session's span count and average span length come from its video rows (chunk_count, span_lexemes).
+# The scores' sum and sum of squares over the matching spans give their spread over the session (a
+# span matching nothing scores 0).
 _KEYWORD_SEARCH = f"""
 WITH q AS (
     SELECT plainto_tsquery(CAST(:config AS regconfig), :question)::text AS text
@@ -236,40 +242,28 @@ WITH q AS (
     FROM q, unnest(string_to_array(q.text, ' & ')) AS term
 ), stats AS (
     SELECT greatest(sum(chunk_count), 1) AS n,
-           greatest(
-               coalesce(sum(lexeme_count), 0)::float8 / greatest(sum(chunk_count), 1)
-               * least(:following + 1, greatest(1, :seconds * sum(chunk_count) / greatest(sum(duration_seconds), 1))),
-               1
-           ) AS avg_length
+           greatest(coalesce(sum(span_lexemes), 0)::float8 / greatest(sum(chunk_count), 1), 1) AS avg_length
     FROM video WHERE id = ANY(:keys)
 ), matched AS (
-    SELECT c.id, c.video_key, c.start_seconds, c.content_tsv, split_part(c.id, ':', 2)::int AS seq
-    FROM {CHUNK_TABLE} c, q
+    SELECT c.id, c.video_key, c.content_tsv FROM {CHUNK_TABLE} c, q
     WHERE c.video_key = ANY(:keys) AND q.text <> ''
       AND c.content_tsv @@ CAST(replace(q.text, ' & ', ' | ') AS tsquery)
 ), found AS (
-    SELECT m.video_key, m.start_seconds, m.seq, t.term, ts_rank_cd('{{1,1,1,1}}', m.content_tsv, t.query, 0) AS tf
+    SELECT m.id, m.video_key, t.term, ts_rank_cd('{{1,1,1,1}}', m.content_tsv, t.query, 0) AS tf
     FROM matched m, terms t WHERE m.content_tsv @@ t.query
 ), counts AS (
-    SELECT s.id, s.video_key, s.start_seconds, f.term, sum(f.tf) AS tf
+    SELECT s.id, f.term, sum(f.tf) AS tf, min(s.span_lexemes) AS length
     FROM found f CROSS JOIN generate_series(0, :following) AS back
-    JOIN {CHUNK_TABLE} s ON s.id = f.video_key::text || ':' || (f.seq - back)
-    WHERE back = 0 OR f.start_seconds < s.start_seconds + :seconds
-    GROUP BY s.id, s.video_key, s.start_seconds, f.term
-), lengths AS (
-    SELECT s.id, sum(length(part.content_tsv)) AS length
-    FROM (SELECT DISTINCT id, video_key, start_seconds FROM counts) s CROSS JOIN generate_series(0, :following) AS ahead
-    JOIN {CHUNK_TABLE} part ON part.id = s.video_key::text || ':' || (split_part(s.id, ':', 2)::int + ahead)
-    WHERE ahead = 0 OR part.start_seconds < s.start_seconds + :seconds
-    GROUP BY s.id
+    JOIN {CHUNK_TABLE} s ON s.id = f.video_key::text || ':' || (split_part(f.id, ':', 2)::int - back)
+    GROUP BY s.id, f.term
 ), df AS (
     SELECT term, count(*) AS df FROM counts GROUP BY term
 ), scored AS (
     SELECT c.id, sum(
         ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
-        * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * l.length / s.avg_length))
+        * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * coalesce(c.length, s.avg_length) / s.avg_length))
     ) AS score
-    FROM counts c JOIN df USING (term) JOIN lengths l USING (id), stats s
+    FROM counts c JOIN df USING (term), stats s
     GROUP BY c.id
 ), best AS (
     SELECT id, score, sum(score) OVER () AS total, sum(score * score) OVER () AS squares
@@ -283,19 +277,11 @@ ORDER BY best.score DESC, w.id
 
 
 async def keyword_search(
-    db: AsyncSession,
-    question: str,
-    video_keys: Sequence[uuid.UUID],
-    *,
-    fts_config: str,
-    k: int,
-    following: int,
-    seconds: float,
+    db: AsyncSession, question: str, video_keys: Sequence[uuid.UUID], *, fts_config: str, k: int, following: int
 ) -> Ranking:
-    """The k windows of `video_keys` whose spans (each with at most `following` windows after it,
-    those starting within `seconds` of it) best match the question's words (BM25), best first."""
-    span = {"following": following, "seconds": seconds}
-    parameters = {"config": fts_config, "question": question, "keys": list(video_keys), "k": k} | span
+    """The k windows of `video_keys` whose spans (each with the `following` windows after it) best
+    match the question's words (BM25), best first."""
+    parameters = {"config": fts_config, "question": question, "keys": list(video_keys), "k": k, "following": following}
     rows = (await db.execute(text(_KEYWORD_SEARCH), parameters | {"k1": 1.2, "b": 0.75})).all()
     if not rows:
         return Ranking([])

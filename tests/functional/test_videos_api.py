@@ -4,6 +4,7 @@ the real langchain-openai client against a local OpenAI-compatible server, real 
 import asyncio
 import json
 import secrets
+from typing import Any
 
 import httpx
 import numpy as np
@@ -55,11 +56,15 @@ async def test_added_video_is_chunked_embedded_and_stored(
     assert video["language_code"] == "en" and video["is_generated"] is False
     assert video["duration_seconds"] == pytest.approx(600)
     assert video["chunk_count"] == await chunks_of(V["video"]) >= 10
-    lexemes = "SELECT sum(length(content_tsv)) FROM video_chunk WHERE video_id = :v"  # full text's span lengths
-    assert (
-        await scalar("SELECT lexeme_count FROM video WHERE video_id = :v", v=V["video"])
-        == await scalar(lexemes, v=V["video"])
-        > 0
+    # Each window's span lexemes: its own and those of the two windows after it (what it is embedded as).
+    rows = await rows_of(
+        "SELECT length(content_tsv), span_lexemes FROM video_chunk WHERE video_id = :v ORDER BY start_seconds",
+        v=V["video"],
+    )
+    own = [row[0] for row in rows]
+    assert [row[1] for row in rows] == [sum(own[i : i + 3]) for i in range(len(own))]
+    assert await scalar("SELECT span_lexemes FROM video WHERE video_id = :v", v=V["video"]) == sum(
+        row[1] for row in rows
     )
     assert await scalar("SELECT count(*) FROM video_chunk WHERE video_id = :v AND embedding IS NULL", v=V["video"]) == 0
     assert (
@@ -81,9 +86,18 @@ async def test_added_video_is_chunked_embedded_and_stored(
     np.testing.assert_allclose(stored, fake_embedding(content, 1536), rtol=1e-6)
 
 
+async def rows_of(sql: str, **params: object) -> list[Any]:
+    from sqlalchemy import text
+
+    from services.common.database import transaction
+
+    async with transaction() as db:
+        return list((await db.execute(text(sql), params)).all())
+
+
 async def toast_rows() -> int:
     toast = await scalar("SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'video_chunk'")
-    return int(await scalar(f"SELECT count(*) FROM {toast}"))  # noqa: S608 - a relation name from the catalog
+    return int(await scalar(f"SELECT count(*) FROM {toast}"))
 
 
 async def test_chunk_rows_are_stored_whole_with_their_vectors(
@@ -98,7 +112,6 @@ async def test_chunk_rows_are_stored_whole_with_their_vectors(
 
     assert result["status"] == "added" and result["video"]["chunk_count"] >= 10
     assert await toast_rows() == before
-
 
 
 async def test_each_input_gets_its_own_result_and_one_failure_never_fails_the_others(

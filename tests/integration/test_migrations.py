@@ -63,10 +63,10 @@ def test_models_and_migrations_have_no_drift(empty_database: str) -> None:
     command.check(config)  # raises when autogenerate would produce operations
 
 
-def test_revision_0006_counts_stored_videos_lexemes_and_keeps_chunk_rows_whole(empty_database: str) -> None:
-    """Revision 0006 fills `video.lexeme_count` of the videos already stored (full-text search reads
-    it) from their chunks' tsvectors, and sets the chunk table's toast_tuple_target to a page; its
-    downgrade resets it."""
+def test_revision_0006_counts_stored_spans_lexemes_and_keeps_chunk_rows_whole(empty_database: str) -> None:
+    """Revision 0006 fills the span lexeme counts of the chunks already stored (each window with the two
+    after it) and their videos' sums (full-text search reads them) from the chunks' tsvectors, and sets
+    the chunk table's toast_tuple_target to a page; its downgrade resets it."""
     config = alembic_config(empty_database)
     command.upgrade(config, "0004")
     engine = create_engine(empty_database)
@@ -82,7 +82,8 @@ def test_revision_0006_counts_stored_videos_lexemes_and_keeps_chunk_rows_whole(e
                 ),
                 {"key": key},
             )
-            for seq, content in enumerate(["rivers flow to the sea", "the sea, the sea and the rivers"]):
+            contents = ["rivers flow to the sea", "the sea, the sea and the rivers", "boats", "rain", "wind"]
+            for seq, content in enumerate(contents):
                 connection.execute(
                     text(
                         "INSERT INTO video_chunk (id, video_key, video_id, start_seconds, end_seconds, content, "
@@ -94,8 +95,12 @@ def test_revision_0006_counts_stored_videos_lexemes_and_keeps_chunk_rows_whole(e
         command.upgrade(config, "0006")
 
         with engine.connect() as connection:
-            count = connection.execute(text("SELECT lexeme_count FROM video WHERE id = :key"), {"key": key})
-            assert count.scalar_one() == 3 + 2  # rivers, flow, sea / sea, rivers
+            spans = connection.execute(
+                text("SELECT span_lexemes FROM video_chunk WHERE video_key = :key ORDER BY start_seconds"), {"key": key}
+            )
+            assert spans.scalars().all() == [3 + 2 + 1, 2 + 1 + 1, 1 + 1 + 1, 1 + 1, 1]  # rivers, flow, sea / ...
+            total = connection.execute(text("SELECT span_lexemes FROM video WHERE id = :key"), {"key": key})
+            assert total.scalar_one() == 6 + 4 + 3 + 2 + 1
             assert connection.execute(text(options)).scalar_one() == ["toast_tuple_target=8160"]
         command.downgrade(config, "0004")
         with engine.connect() as connection:

@@ -48,9 +48,9 @@ class Video(Base):
     is_generated: Mapped[bool] = mapped_column(Boolean)
     duration_seconds: Mapped[float] = mapped_column(Float)
     chunk_count: Mapped[int] = mapped_column(Integer)
-    # The lexemes of all its chunks' spans (`video_chunk.span_lexemes`: full-text search's average span
+    # The words of all its chunks' spans (`video_chunk.span_words`: full-text search's average span
     # length); set where the chunks are written, in the same transaction.
-    span_lexemes: Mapped[int | None] = mapped_column(BigInteger)
+    span_words: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("video_id", "language_code", "embedding_model", "source"),)
@@ -78,9 +78,9 @@ class VideoChunk(Base):
     embedding: Mapped[list[float] | None] = mapped_column(Vector(get_settings().embedding_dimensions))
     fts_config: Mapped[str] = mapped_column(REGCONFIG)
     content_tsv: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector(fts_config, content)", persisted=True))
-    # The lexemes of the window's span (its `content_tsv` and those of the windows it is embedded with):
-    # the length by which full-text search damps the span's score.
-    span_lexemes: Mapped[int | None] = mapped_column(Integer)
+    # The words of the window's span (its text and that of the windows it is embedded with): the length
+    # by which full-text search damps the span's score.
+    span_words: Mapped[int | None] = mapped_column(Integer)
 
     # Every search is confined to one session's videos: ix_video_chunk_video_key finds their chunks,
     # and the GIN index serves the full-text leg (the planner ANDs it with the video index for rare

@@ -35,14 +35,9 @@ FTS_CONFIGS = {
 
 _COPY = (
     f"COPY {CHUNK_TABLE} (id, video_key, video_id, start_seconds, end_seconds, content, embedding, fts_config, "
-    "span_lexemes) FROM STDIN (FORMAT BINARY)"
+    "span_words) FROM STDIN (FORMAT BINARY)"
 )
-# The configuration's oid, and the lexemes of each text as `content_tsv` will hold them.
-_LEXEMES = text(
-    "SELECT CAST(:config AS regconfig)::oid, ARRAY(SELECT length(to_tsvector(CAST(:config AS regconfig), t)) "
-    "FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS x(t, n) ORDER BY n)"
-)
-_SPAN_LEXEMES = text("UPDATE video SET span_lexemes = :lexemes WHERE id = :key")
+_SPAN_WORDS = text("UPDATE video SET span_words = :words WHERE id = :key")
 _vector_types: dict[tuple[str, int, str], TypeInfo] = {}  # by database: the type's oid differs
 
 
@@ -61,13 +56,13 @@ async def write_chunks(
     following: int,
 ) -> None:
     """All chunks of one video in one binary COPY, inside `db`'s transaction. Each window's span (its
-    text and that of the `following` windows after it: what it is embedded as) gets its lexeme count,
+    text and that of the `following` windows after it: what it is embedded as) gets its word count,
     and the video row their sum, for full-text search (`keyword_search`)."""
-    found = await db.execute(
-        _LEXEMES, {"config": fts_config_for(language_code), "texts": [chunk.text for chunk in chunks]}
-    )
-    fts_oid, lexemes = found.one()
-    spans = [sum(lexemes[i : i + 1 + following]) for i in range(len(lexemes))]
+    fts_oid = (
+        await db.execute(text("SELECT CAST(:config AS regconfig)::oid"), {"config": fts_config_for(language_code)})
+    ).scalar_one()
+    words = [len(chunk.text.split()) for chunk in chunks]
+    spans = [sum(words[i : i + 1 + following]) for i in range(len(words))]
     connection: Any = (await (await db.connection()).get_raw_connection()).driver_connection
     database = (connection.info.host, connection.info.port, connection.info.dbname)
     if database not in _vector_types:
@@ -79,7 +74,7 @@ async def write_chunks(
         # pgvector's binary adapters on this cursor only: other users of the pool see no change.
         register_vector_info(cursor, _vector_types[database])
         await _copy_rows(cursor, video_key, video_id, fts_oid, chunks, embeddings, spans)
-    await db.execute(_SPAN_LEXEMES, {"key": video_key, "lexemes": sum(spans)})
+    await db.execute(_SPAN_WORDS, {"key": video_key, "words": sum(spans)})
 
 
 async def _copy_rows(
@@ -229,9 +224,9 @@ async def vector_ranking(
 # that window and in those of the `:following` windows before it (a window's place in its video is the
 # number its id ends with: write_chunks). Each term weighs by its rarity among the session's spans (idf)
 # and its count in the span (ts_rank_cd of that one term with every weight 1: one per occurrence),
-# damped by the span's length (its lexemes, stored with the window). PostgreSQL's ts_rank has no idf:
+# damped by the span's length (its words, stored with the window). PostgreSQL's ts_rank has no idf:
 # common words would dominate. Only the matching windows and the spans they are part of are read: the
-# session's span count and average span length come from its video rows (chunk_count, span_lexemes).
+# session's span count and average span length come from its video rows (chunk_count, span_words).
 # The scores' sum and sum of squares over the matching spans give their spread over the session (a
 # span matching nothing scores 0).
 _KEYWORD_SEARCH = f"""
@@ -242,7 +237,7 @@ WITH q AS (
     FROM q, unnest(string_to_array(q.text, ' & ')) AS term
 ), stats AS (
     SELECT greatest(sum(chunk_count), 1) AS n,
-           greatest(coalesce(sum(span_lexemes), 0)::float8 / greatest(sum(chunk_count), 1), 1) AS avg_length
+           greatest(coalesce(sum(span_words), 0)::float8 / greatest(sum(chunk_count), 1), 1) AS avg_length
     FROM video WHERE id = ANY(:keys)
 ), matched AS (
     SELECT c.id, c.video_key, c.content_tsv FROM {CHUNK_TABLE} c, q
@@ -252,7 +247,7 @@ WITH q AS (
     SELECT m.id, m.video_key, t.term, ts_rank_cd('{{1,1,1,1}}', m.content_tsv, t.query, 0) AS tf
     FROM matched m, terms t WHERE m.content_tsv @@ t.query
 ), counts AS (
-    SELECT s.id, f.term, sum(f.tf) AS tf, min(s.span_lexemes) AS length
+    SELECT s.id, f.term, sum(f.tf) AS tf, min(s.span_words) AS length
     FROM found f CROSS JOIN generate_series(0, :following) AS back
     JOIN {CHUNK_TABLE} s ON s.id = f.video_key::text || ':' || (split_part(f.id, ':', 2)::int - back)
     GROUP BY s.id, f.term

@@ -56,16 +56,13 @@ async def test_added_video_is_chunked_embedded_and_stored(
     assert video["language_code"] == "en" and video["is_generated"] is False
     assert video["duration_seconds"] == pytest.approx(600)
     assert video["chunk_count"] == await chunks_of(V["video"]) >= 10
-    # Each window's span lexemes: its own and those of the two windows after it (what it is embedded as).
+    # Each window's span words: its own and those of the two windows after it (what it is embedded as).
     rows = await rows_of(
-        "SELECT length(content_tsv), span_lexemes FROM video_chunk WHERE video_id = :v ORDER BY start_seconds",
-        v=V["video"],
+        "SELECT content, span_words FROM video_chunk WHERE video_id = :v ORDER BY start_seconds", v=V["video"]
     )
-    own = [row[0] for row in rows]
+    own = [len(row[0].split()) for row in rows]
     assert [row[1] for row in rows] == [sum(own[i : i + 3]) for i in range(len(own))]
-    assert await scalar("SELECT span_lexemes FROM video WHERE video_id = :v", v=V["video"]) == sum(
-        row[1] for row in rows
-    )
+    assert await scalar("SELECT span_words FROM video WHERE video_id = :v", v=V["video"]) == sum(row[1] for row in rows)
     assert await scalar("SELECT count(*) FROM video_chunk WHERE video_id = :v AND embedding IS NULL", v=V["video"]) == 0
     assert (
         await scalar("SELECT vector_dims(embedding) FROM video_chunk WHERE video_id = :v LIMIT 1", v=V["video"]) == 1536

@@ -63,9 +63,9 @@ def test_models_and_migrations_have_no_drift(empty_database: str) -> None:
     command.check(config)  # raises when autogenerate would produce operations
 
 
-def test_revision_0006_counts_stored_spans_lexemes_and_keeps_chunk_rows_whole(empty_database: str) -> None:
-    """Revision 0006 fills the span lexeme counts of the chunks already stored (each window with the two
-    after it) and their videos' sums (full-text search reads them) from the chunks' tsvectors, and sets
+def test_revision_0006_counts_stored_spans_words_and_keeps_chunk_rows_whole(empty_database: str) -> None:
+    """Revision 0006 fills the span word counts of the chunks already stored (each window with the two
+    after it) and their videos' sums (full-text search reads them) from the chunks' text, and sets
     the chunk table's toast_tuple_target to a page; its downgrade resets it."""
     config = alembic_config(empty_database)
     command.upgrade(config, "0004")
@@ -82,7 +82,7 @@ def test_revision_0006_counts_stored_spans_lexemes_and_keeps_chunk_rows_whole(em
                 ),
                 {"key": key},
             )
-            contents = ["rivers flow to the sea", "the sea, the sea and the rivers", "boats", "rain", "wind"]
+            contents = ["rivers flow to the sea", " the sea, the sea and  the rivers ", "boats", "rain", "wind"]
             for seq, content in enumerate(contents):
                 connection.execute(
                     text(
@@ -96,11 +96,11 @@ def test_revision_0006_counts_stored_spans_lexemes_and_keeps_chunk_rows_whole(em
 
         with engine.connect() as connection:
             spans = connection.execute(
-                text("SELECT span_lexemes FROM video_chunk WHERE video_key = :key ORDER BY start_seconds"), {"key": key}
+                text("SELECT span_words FROM video_chunk WHERE video_key = :key ORDER BY start_seconds"), {"key": key}
             )
-            assert spans.scalars().all() == [3 + 2 + 1, 2 + 1 + 1, 1 + 1 + 1, 1 + 1, 1]  # rivers, flow, sea / ...
-            total = connection.execute(text("SELECT span_lexemes FROM video WHERE id = :key"), {"key": key})
-            assert total.scalar_one() == 6 + 4 + 3 + 2 + 1
+            assert spans.scalars().all() == [5 + 7 + 1, 7 + 1 + 1, 1 + 1 + 1, 1 + 1, 1]
+            total = connection.execute(text("SELECT span_words FROM video WHERE id = :key"), {"key": key})
+            assert total.scalar_one() == 13 + 9 + 3 + 2 + 1
             assert connection.execute(text(options)).scalar_one() == ["toast_tuple_target=8160"]
         command.downgrade(config, "0004")
         with engine.connect() as connection:

@@ -1,4 +1,4 @@
-"""video_chunk rows whole in their page; span lexeme counts for full-text search
+"""video_chunk rows whole in their page; span word counts for full-text search
 
 Revision ID: 0006
 Revises: 0004
@@ -11,9 +11,9 @@ bytes) a row is stored whole when it fits, as most do; longer ones are still toa
 before keep their layout until rewritten (VACUUM FULL).
 
 Full-text search (BM25) scores each window's span (the window and the two after it, as embedded) and
-damps it by the span's length: each chunk row now carries its span's lexeme count (`span_lexemes`)
-and each video row their sum, set where the chunks are written, instead of every window of the
-session being read at query time. Stored chunks get theirs from their tsvectors (spans of the default
+damps it by the span's length: each chunk row now carries its span's word count (`span_words`) and
+each video row their sum, set where the chunks are written, instead of every window of the session
+being read at query time. Stored chunks get theirs from their text (spans of the default
 CHUNK_EMBED_FOLLOWING, 2), videos from their chunks.
 """
 
@@ -30,22 +30,22 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.execute("ALTER TABLE video_chunk SET (toast_tuple_target = 8160)")
-    op.add_column("video", sa.Column("span_lexemes", sa.BigInteger(), nullable=True))
-    op.add_column("video_chunk", sa.Column("span_lexemes", sa.Integer(), nullable=True))
+    op.add_column("video", sa.Column("span_words", sa.BigInteger(), nullable=True))
+    op.add_column("video_chunk", sa.Column("span_words", sa.Integer(), nullable=True))
     op.execute(
-        "UPDATE video_chunk SET span_lexemes = spans.lexemes FROM ("
-        "  SELECT id, sum(length(content_tsv)) OVER ("
+        "UPDATE video_chunk SET span_words = spans.words FROM ("
+        "  SELECT id, sum(array_length(regexp_split_to_array(btrim(content), '\\s+'), 1)) OVER ("
         "    PARTITION BY video_key ORDER BY split_part(id, ':', 2)::int ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING"
-        "  ) AS lexemes FROM video_chunk"
+        "  ) AS words FROM video_chunk"
         ") AS spans WHERE spans.id = video_chunk.id"
     )
     op.execute(
-        "UPDATE video SET span_lexemes = "
-        "(SELECT coalesce(sum(span_lexemes), 0) FROM video_chunk WHERE video_chunk.video_key = video.id)"
+        "UPDATE video SET span_words = "
+        "(SELECT coalesce(sum(span_words), 0) FROM video_chunk WHERE video_chunk.video_key = video.id)"
     )
 
 
 def downgrade() -> None:
-    op.drop_column("video_chunk", "span_lexemes")
-    op.drop_column("video", "span_lexemes")
+    op.drop_column("video_chunk", "span_words")
+    op.drop_column("video", "span_words")
     op.execute("ALTER TABLE video_chunk RESET (toast_tuple_target)")

@@ -13,7 +13,7 @@ before keep their layout until rewritten (VACUUM FULL).
 Full-text search (BM25) scores each window's span (the window and the two after it, as embedded) and
 damps it by the span's length: each chunk row now carries its span's word count (`span_words`) and
 each video row their sum, set where the chunks are written, instead of every window of the session
-being read at query time. Stored chunks get theirs from their text (spans of the default
+being read at query time. Stored chunks get theirs from their text (distinct words per window) (spans of the default
 CHUNK_EMBED_FOLLOWING, 2), videos from their chunks.
 """
 
@@ -34,9 +34,13 @@ def upgrade() -> None:
     op.add_column("video_chunk", sa.Column("span_words", sa.Integer(), nullable=True))
     op.execute(
         "UPDATE video_chunk SET span_words = spans.words FROM ("
-        "  SELECT id, sum(array_length(regexp_split_to_array(btrim(content), '\\s+'), 1)) OVER ("
+        "  SELECT id, sum(words) OVER ("
         "    PARTITION BY video_key ORDER BY split_part(id, ':', 2)::int ROWS BETWEEN CURRENT ROW AND 2 FOLLOWING"
-        "  ) AS words FROM video_chunk"
+        "  ) AS words FROM ("
+        "    SELECT id, video_key, (SELECT count(DISTINCT word)"
+        "      FROM regexp_split_to_table(lower(btrim(content)), '\\s+') AS word WHERE word <> '') AS words"
+        "    FROM video_chunk"
+        "  ) AS windows"
         ") AS spans WHERE spans.id = video_chunk.id"
     )
     op.execute(

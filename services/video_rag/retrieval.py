@@ -188,7 +188,8 @@ class Retriever:
             config, ahead = query_language(videos), s.chunk_embed_following
             with span("retrieval.full_text", videos=len(keys)):
                 keyword = [
-                    await keyword_search(db, q, keys, fts_config=config, k=fetch_k, following=ahead) for q, _ in queries
+                    await keyword_search(db, q, keys, fts_config=config, k=fetch_k, following=ahead, seconds=context)
+                    for q, _ in queries
                 ]
             rankings += [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
             fused = fuse(rankings, tiebreak=keyword[0])

@@ -56,12 +56,13 @@ async def write_chunks(
     following: int,
 ) -> None:
     """All chunks of one video in one binary COPY, inside `db`'s transaction. Each window's span (its
-    text and that of the `following` windows after it: what it is embedded as) gets its word count,
+    text and that of the `following` windows after it: what it is embedded as) gets its word count
+    (each window's distinct words),
     and the video row their sum, for full-text search (`keyword_search`)."""
     fts_oid = (
         await db.execute(text("SELECT CAST(:config AS regconfig)::oid"), {"config": fts_config_for(language_code)})
     ).scalar_one()
-    words = [len(chunk.text.split()) for chunk in chunks]
+    words = [len(set(chunk.text.lower().split())) for chunk in chunks]  # distinct, as in a tsvector
     spans = [sum(words[i : i + 1 + following]) for i in range(len(words))]
     connection: Any = (await (await db.connection()).get_raw_connection()).driver_connection
     database = (connection.info.host, connection.info.port, connection.info.dbname)
@@ -221,8 +222,9 @@ async def vector_ranking(
 # A window alone holds a sentence or two, too few of a paraphrased question's words. The query is ANY
 # of the question's lexemes (stop words dropped and words stemmed by the transcript language's
 # configuration); the GIN index finds the windows holding one, and each term found counts in the span of
-# that window and in those of the `:following` windows before it (a window's place in its video is the
-# number its id ends with: write_chunks). Each term weighs by its rarity among the session's spans (idf)
+# that window and in those of the `:following` windows before it that start within `:seconds` of it (as
+# far as a moment's text shows it; a window's place in its video is the number its id ends with:
+# write_chunks). Each term weighs by its rarity among the session's spans (idf)
 # and its count in the span (ts_rank_cd of that one term with every weight 1: one per occurrence),
 # damped by the span's length (its words, stored with the window). PostgreSQL's ts_rank has no idf:
 # common words would dominate. Only the matching windows and the spans they are part of are read: the
@@ -240,16 +242,17 @@ WITH q AS (
            greatest(coalesce(sum(span_words), 0)::float8 / greatest(sum(chunk_count), 1), 1) AS avg_length
     FROM video WHERE id = ANY(:keys)
 ), matched AS (
-    SELECT c.id, c.video_key, c.content_tsv FROM {CHUNK_TABLE} c, q
+    SELECT c.id, c.video_key, c.start_seconds, c.content_tsv FROM {CHUNK_TABLE} c, q
     WHERE c.video_key = ANY(:keys) AND q.text <> ''
       AND c.content_tsv @@ CAST(replace(q.text, ' & ', ' | ') AS tsquery)
 ), found AS (
-    SELECT m.id, m.video_key, t.term, ts_rank_cd('{{1,1,1,1}}', m.content_tsv, t.query, 0) AS tf
+    SELECT m.id, m.video_key, m.start_seconds, t.term, ts_rank_cd('{{1,1,1,1}}', m.content_tsv, t.query, 0) AS tf
     FROM matched m, terms t WHERE m.content_tsv @@ t.query
 ), counts AS (
     SELECT s.id, f.term, sum(f.tf) AS tf, min(s.span_words) AS length
     FROM found f CROSS JOIN generate_series(0, :following) AS back
     JOIN {CHUNK_TABLE} s ON s.id = f.video_key::text || ':' || (split_part(f.id, ':', 2)::int - back)
+    WHERE back = 0 OR f.start_seconds < s.start_seconds + :seconds
     GROUP BY s.id, f.term
 ), df AS (
     SELECT term, count(*) AS df FROM counts GROUP BY term
@@ -272,11 +275,19 @@ ORDER BY best.score DESC, w.id
 
 
 async def keyword_search(
-    db: AsyncSession, question: str, video_keys: Sequence[uuid.UUID], *, fts_config: str, k: int, following: int
+    db: AsyncSession,
+    question: str,
+    video_keys: Sequence[uuid.UUID],
+    *,
+    fts_config: str,
+    k: int,
+    following: int,
+    seconds: float,
 ) -> Ranking:
-    """The k windows of `video_keys` whose spans (each with the `following` windows after it) best
-    match the question's words (BM25), best first."""
-    parameters = {"config": fts_config, "question": question, "keys": list(video_keys), "k": k, "following": following}
+    """The k windows of `video_keys` whose spans (each with at most `following` windows after it, those
+    starting within `seconds` of it) best match the question's words (BM25), best first."""
+    span = {"following": following, "seconds": seconds}
+    parameters = {"config": fts_config, "question": question, "keys": list(video_keys), "k": k} | span
     rows = (await db.execute(text(_KEYWORD_SEARCH), parameters | {"k1": 1.2, "b": 0.75})).all()
     if not rows:
         return Ranking([])

@@ -36,14 +36,17 @@ async def test_full_text_finds_a_window_by_the_words_said_in_the_windows_after_i
 
     question = f"{first} and {later}"
     async with transaction() as db:
-        spans = await keyword_search(db, question, [key], fts_config="english", k=20, following=2)
-        alone = await keyword_search(db, question, [key], fts_config="english", k=20, following=0)
+        spans = await keyword_search(db, question, [key], fts_config="english", k=20, following=2, seconds=200)
+        alone = await keyword_search(db, question, [key], fts_config="english", k=20, following=0, seconds=200)
+        shown = await keyword_search(db, question, [key], fts_config="english", k=20, following=2, seconds=100)
 
     # Window 0 and the two after it say both words; windows 1 and 2 (and their spans) only the later one.
     assert spans.windows[0][0].start_seconds == 0
     assert sorted(w.start_seconds for w, _ in spans.windows[1:]) == [65, 130]
     assert spans.windows[0][1] > 1.5 * spans.windows[1][1]
     assert sorted(w.start_seconds for w, _ in alone.windows) == [0, 130]  # each window by its own words
+    # A span's words count as far as the moment's text goes (100 s from its start): window 0 holds `first` only.
+    assert {w.start_seconds: score for w, score in shown.windows}[0] < spans.windows[0][1]
     # Every match listed: the mean and spread are over the 5 windows, those matching nothing at 0.
     scores = [score for _, score in spans.windows] + [0.0, 0.0]
     assert spans.mean == pytest.approx(np.mean(scores)) and spans.std == pytest.approx(np.std(scores))

@@ -46,7 +46,7 @@ async def setup(url: str, expired: int) -> dict[str, list[Any]]:
         chunks = [Chunk(f"passage {i} of a video", i * 60.0, i * 60.0 + 60) for i in range(CHUNKS_PER_VIDEO)]
         async with transaction() as db:
             await VideoRepository().insert_video(db, video)
-            await write_chunks(db, video.id, video.video_id, "en", chunks, vectors)
+            await write_chunks(db, video.id, video.video_id, "en", chunks, vectors, following=2)
         keys.append(video.id)
     shared, private = keys[:SHARED_VIDEOS], keys[SHARED_VIDEOS:]
     past, future = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1)

@@ -200,7 +200,7 @@ async def chunk_write_rate(videos: int, chunks_per_video: int, dimensions: int, 
 
     async def write(video: Video, chunks: list[Chunk], vectors: np.ndarray) -> None:
         async with transaction() as db:
-            await repository.store(db, video, chunks, vectors)
+            await repository.store(db, video, chunks, vectors, following=2)
 
     started = time.perf_counter()
     if concurrent:

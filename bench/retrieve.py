@@ -111,7 +111,7 @@ async def fill(videos: int, chunks_per_video: int, model: str, rng: np.random.Ge
         chunks = [Chunk(text, i * 60.0, i * 60.0 + 60.0) for i, text in enumerate(texts)]
         async with transaction() as db:
             key = await VideoRepository().insert_video(db, video)
-            await write_chunks(db, key, video.video_id, "en", chunks, vectors)
+            await write_chunks(db, key, video.video_id, "en", chunks, vectors, following=2)
         keys.append(video.id)
     return keys
 

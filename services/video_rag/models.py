@@ -10,6 +10,7 @@ from datetime import datetime
 
 from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Computed,
@@ -48,6 +49,9 @@ class Video(Base):
     is_generated: Mapped[bool] = mapped_column(Boolean)
     duration_seconds: Mapped[float] = mapped_column(Float)
     chunk_count: Mapped[int] = mapped_column(Integer)
+    # The words of all its chunks' spans (`video_chunk.span_words`: full-text search's average span
+    # length); set where the chunks are written, in the same transaction.
+    span_words: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (UniqueConstraint("video_id", "language_code", "embedding_model", "source"),)
@@ -109,6 +113,9 @@ class VideoChunk(Base):
     embedding: Mapped[list[float] | None] = mapped_column(Vector(get_settings().embedding_dimensions))
     fts_config: Mapped[str] = mapped_column(REGCONFIG)
     content_tsv: Mapped[str] = mapped_column(TSVECTOR, Computed("to_tsvector(fts_config, content)", persisted=True))
+    # The words of the window's span (its text and that of the windows it is embedded with): the length
+    # by which full-text search damps the span's score.
+    span_words: Mapped[int | None] = mapped_column(Integer)
 
     # Every search is confined to one session's videos: ix_video_chunk_video_key finds their chunks,
     # and the GIN index serves the full-text leg (the planner ANDs it with the video index for rare
@@ -116,6 +123,8 @@ class VideoChunk(Base):
     # approximate (HNSW) index on `embedding`: pgvector 0.6 filters AFTER searching, which loses the
     # results of small sessions in a large table, and it makes chunk writes ~35x slower
     # (`python -m bench storage`); an exact scan of a session's 1,000-2,000 chunks is fast enough.
+    # The table's toast_tuple_target is a page (migration 0006, not a model option): a row is stored
+    # whole, its vector with it, where the default of 2 KB sent every 1536-dimension vector to TOAST.
     __table_args__ = (
         Index("ix_video_chunk_video_key", "video_key"),
         # No pending list: a video's chunks are searchable through the index as soon as they are

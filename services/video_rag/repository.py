@@ -264,13 +264,19 @@ class VideoRepository:
         return existing.scalar_one()
 
     async def store(
-        self, db: AsyncSession, video: Video, chunks: list[Chunk], vectors: "NDArray[np.float32] | None"
+        self,
+        db: AsyncSession,
+        video: Video,
+        chunks: list[Chunk],
+        vectors: "NDArray[np.float32] | None",
+        following: int,
     ) -> uuid.UUID:
-        """The video row and all its chunks; the key of the stored copy (another writer's, when it
-        stored the same video first: then nothing is written)."""
+        """The video row and all its chunks (each embedded with the `following` windows after it); the
+        key of the stored copy (another writer's, when it stored the same video first: then nothing is
+        written)."""
         key = await self.insert_video(db, video)
         if key == video.id:
-            await write_chunks(db, key, video.video_id, video.language_code, chunks, vectors)
+            await write_chunks(db, key, video.video_id, video.language_code, chunks, vectors, following)
         return key
 
     async def lock_session(self, db: AsyncSession, session_id: uuid.UUID) -> int | None:

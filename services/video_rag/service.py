@@ -340,7 +340,9 @@ class VideoService:
         if progress is not None:
             await progress("storing", 0.9)
         async with database.bulk_write_slot(), self._transaction() as db:
-            return await self._repository.store(db, prepared.video, prepared.chunks, prepared.vectors)
+            return await self._repository.store(
+                db, prepared.video, prepared.chunks, prepared.vectors, self._settings.chunk_embed_following
+            )
 
     async def store_now(self, video_ids: Sequence[str], languages: Sequence[str]) -> dict[str, Outcome]:
         """Fetches, embeds and stores videos concurrently (INGEST_CONCURRENCY at once) in this call:
@@ -406,7 +408,9 @@ class VideoService:
                 await self._limits.reserve(client, videos=1)
         async with database.bulk_write_slot(), self._transaction() as db:
             if prepared is not None:
-                key = await self._repository.store(db, prepared.video, prepared.chunks, prepared.vectors)
+                key = await self._repository.store(
+                    db, prepared.video, prepared.chunks, prepared.vectors, self._settings.chunk_embed_following
+                )
             else:
                 assert stored is not None
                 key = stored.id

@@ -34,9 +34,10 @@ FTS_CONFIGS = {
 }  # fmt: skip
 
 _COPY = (
-    f"COPY {CHUNK_TABLE} (id, video_key, video_id, start_seconds, end_seconds, content, embedding, fts_config) "
-    "FROM STDIN (FORMAT BINARY)"
+    f"COPY {CHUNK_TABLE} (id, video_key, video_id, start_seconds, end_seconds, content, embedding, fts_config, "
+    "span_words) FROM STDIN (FORMAT BINARY)"
 )
+_SPAN_WORDS = text("UPDATE video SET span_words = :words WHERE id = :key")
 _vector_types: dict[tuple[str, int, str], TypeInfo] = {}  # by database: the type's oid differs
 
 
@@ -52,11 +53,17 @@ async def write_chunks(
     language_code: str,
     chunks: Sequence[Chunk],
     embeddings: "NDArray[np.float32] | None",
+    following: int,
 ) -> None:
-    """All chunks of one video in one binary COPY, inside `db`'s transaction."""
+    """All chunks of one video in one binary COPY, inside `db`'s transaction. Each window's span (its
+    text and that of the `following` windows after it: what it is embedded as) gets its word count
+    (each window's distinct words),
+    and the video row their sum, for full-text search (`keyword_search`)."""
     fts_oid = (
         await db.execute(text("SELECT CAST(:config AS regconfig)::oid"), {"config": fts_config_for(language_code)})
     ).scalar_one()
+    words = [len(set(chunk.text.lower().split())) for chunk in chunks]  # distinct, as in a tsvector
+    spans = [sum(words[i : i + 1 + following]) for i in range(len(words))]
     connection: Any = (await (await db.connection()).get_raw_connection()).driver_connection
     database = (connection.info.host, connection.info.port, connection.info.dbname)
     if database not in _vector_types:
@@ -67,7 +74,8 @@ async def write_chunks(
     async with connection.cursor() as cursor:
         # pgvector's binary adapters on this cursor only: other users of the pool see no change.
         register_vector_info(cursor, _vector_types[database])
-        await _copy_rows(cursor, video_key, video_id, fts_oid, chunks, embeddings)
+        await _copy_rows(cursor, video_key, video_id, fts_oid, chunks, embeddings, spans)
+    await db.execute(_SPAN_WORDS, {"key": video_key, "words": sum(spans)})
 
 
 async def _copy_rows(
@@ -77,14 +85,15 @@ async def _copy_rows(
     fts_oid: int,
     chunks: Sequence[Chunk],
     embeddings: "NDArray[np.float32] | None",
+    spans: Sequence[int],
 ) -> None:
     async with cursor.copy(_COPY) as copy:
-        copy.set_types(["text", "uuid", "varchar", "float8", "float8", "text", "vector", "oid"])
+        copy.set_types(["text", "uuid", "varchar", "float8", "float8", "text", "vector", "oid", "int4"])
         for seq, chunk in enumerate(chunks):
             vector = None if embeddings is None else embeddings[seq]
             await copy.write_row(
                 (f"{video_key}:{seq}", video_key, video_id, chunk.start_seconds, chunk.end_seconds,
-                 chunk.text, vector, fts_oid)
+                 chunk.text, vector, fts_oid, spans[seq])
             )  # fmt: skip
 
 
@@ -170,69 +179,89 @@ async def vector_search(
     ]
 
 
+# How many of a session's windows the vector leg's spread is measured on, at most: every n-th window of
+# each video (a window's place is the number its id ends with), read by primary key.
+SPREAD_SAMPLE = 240
+
+
 async def vector_ranking(
     db: AsyncSession, query_vector: list[float], video_keys: Sequence[uuid.UUID], found: list[tuple[Window, float]]
 ) -> Ranking:
-    """`vector_search`'s windows with the spread of that score over all the windows of `video_keys`
-    (PGVectorStore reports the k best only): one more exact scan of the session's vectors."""
+    """`vector_search`'s windows with the spread of that score over the windows of `video_keys`
+    (PGVectorStore reports the k best only): over all of them in a session of up to SPREAD_SAMPLE
+    windows, over an even sample of about that many in a larger one (the spread only scales the leg in
+    score fusion; a sample of 240 puts it within a few percent, and reads a fraction of the vectors)."""
     spread = await db.execute(
         text(
             f"""
+            WITH step AS (
+                SELECT greatest(1, sum(chunk_count) / :sample)::int AS n FROM video WHERE id = ANY(:keys)
+            )
             SELECT avg(d), stddev_pop(d) FROM (
                 SELECT embedding <=> CAST(:vector AS vector) AS d FROM {CHUNK_TABLE}
-                WHERE video_key = ANY(:keys) AND embedding IS NOT NULL
+                WHERE embedding IS NOT NULL AND id = ANY(ARRAY(
+                    SELECT v.id::text || ':' || seq
+                    FROM video v, step, generate_series(0, v.chunk_count - 1, step.n) AS seq
+                    WHERE v.id = ANY(:keys)
+                ))
             ) AS distances
             """  # noqa: S608 - the table name is a constant; every value is a bound parameter
         ),
-        {"vector": "[" + ",".join(str(float(x)) for x in query_vector) + "]", "keys": list(video_keys)},
+        {
+            "vector": "[" + ",".join(str(float(x)) for x in query_vector) + "]",
+            "keys": list(video_keys),
+            "sample": SPREAD_SAMPLE,
+        },
     )
     mean, std = spread.one()
     return Ranking(found, -float(mean or 0.0), float(std or 0.0), found[-1][1] if found else 0.0)
 
 
-# BM25 over the session's windows, each read as what is said from its start on: its text and that of
-# the `:following` windows after it that start within `:seconds` of it (the span its embedding was made
-# of, chunking.embedding_texts, as far as a moment's text shows it). A window alone holds a sentence or
-# two, too few of a paraphrased question's words. The query is ANY of the question's lexemes (stop
-# words dropped and words stemmed by the transcript language's configuration); the GIN index finds the
-# windows holding one, and each term found counts in every span that window is part of. Each term
-# weighs by its rarity among the session's spans (idf) and its count in the span, damped by the span's
-# length. PostgreSQL's ts_rank has no idf: common words would dominate. The scores' sum and sum of
-# squares over the matching spans give their spread over the session (a span matching nothing scores 0).
+# BM25 over the session's windows, each read as what is said from its start on: its span, the window's
+# text and that of the `:following` windows after it (what it is embedded as, chunking.embedding_texts).
+# A window alone holds a sentence or two, too few of a paraphrased question's words. The query is ANY
+# of the question's lexemes (stop words dropped and words stemmed by the transcript language's
+# configuration); the GIN index finds the windows holding one, and each term found counts in the span of
+# that window and in those of the `:following` windows before it that start within `:seconds` of it (as
+# far as a moment's text shows it; a window's place in its video is the number its id ends with:
+# write_chunks). Each term weighs by its rarity among the session's spans (idf)
+# and its count in the span (ts_rank_cd of that one term with every weight 1: one per occurrence),
+# damped by the span's length (its words, stored with the window). PostgreSQL's ts_rank has no idf:
+# common words would dominate. Only the matching windows and the spans they are part of are read: the
+# session's span count and average span length come from its video rows (chunk_count, span_words).
+# The scores' sum and sum of squares over the matching spans give their spread over the session (a
+# span matching nothing scores 0).
 _KEYWORD_SEARCH = f"""
 WITH q AS (
-    SELECT replace(plainto_tsquery(CAST(:config AS regconfig), :question)::text, ' & ', ' | ')::tsquery AS query
+    SELECT plainto_tsquery(CAST(:config AS regconfig), :question)::text AS text
 ), terms AS (
-    SELECT DISTINCT unnest(tsvector_to_array(to_tsvector(CAST(:config AS regconfig), :question))) AS lexeme
-), session AS (
-    SELECT id, video_key, start_seconds, length(content_tsv) AS length,
-           row_number() OVER (PARTITION BY video_key ORDER BY start_seconds, id) AS seq
-    FROM {CHUNK_TABLE} WHERE video_key = ANY(:keys)
-), spans AS (
-    SELECT s.id, part.id AS part, part.length
-    FROM session s CROSS JOIN generate_series(0, :following) AS ahead
-    JOIN session part ON part.video_key = s.video_key AND part.seq = s.seq + ahead
-    WHERE ahead = 0 OR part.start_seconds < s.start_seconds + :seconds
-), lengths AS (
-    SELECT id, sum(length) AS length FROM spans GROUP BY id
+    SELECT DISTINCT term, CAST(term AS tsquery) AS query
+    FROM q, unnest(string_to_array(q.text, ' & ')) AS term
 ), stats AS (
-    SELECT count(*) AS n, greatest(avg(length), 1) AS avg_length FROM lengths
+    SELECT greatest(sum(chunk_count), 1) AS n,
+           greatest(coalesce(sum(span_words), 0)::float8 / greatest(sum(chunk_count), 1), 1) AS avg_length
+    FROM video WHERE id = ANY(:keys)
 ), matched AS (
-    SELECT c.id, c.content_tsv FROM {CHUNK_TABLE} c, q
-    WHERE c.video_key = ANY(:keys) AND q.query <> ''::tsquery AND c.content_tsv @@ q.query
+    SELECT c.id, c.video_key, c.start_seconds, c.content_tsv FROM {CHUNK_TABLE} c, q
+    WHERE c.video_key = ANY(:keys) AND q.text <> ''
+      AND c.content_tsv @@ CAST(replace(q.text, ' & ', ' | ') AS tsquery)
+), found AS (
+    SELECT m.id, m.video_key, m.start_seconds, t.term, ts_rank_cd('{{1,1,1,1}}', m.content_tsv, t.query, 0) AS tf
+    FROM matched m, terms t WHERE m.content_tsv @@ t.query
 ), counts AS (
-    SELECT sp.id, t.lexeme, sum(cardinality(t.positions)) AS tf
-    FROM matched m JOIN spans sp ON sp.part = m.id, unnest(m.content_tsv) AS t
-    WHERE t.lexeme IN (SELECT lexeme FROM terms)
-    GROUP BY sp.id, t.lexeme
+    SELECT s.id, f.term, sum(f.tf) AS tf, min(s.span_words) AS length
+    FROM found f CROSS JOIN generate_series(0, :following) AS back
+    JOIN {CHUNK_TABLE} s ON s.id = f.video_key::text || ':' || (split_part(f.id, ':', 2)::int - back)
+    WHERE back = 0 OR f.start_seconds < s.start_seconds + :seconds
+    GROUP BY s.id, f.term
 ), df AS (
-    SELECT lexeme, count(*) AS df FROM counts GROUP BY lexeme
+    SELECT term, count(*) AS df FROM counts GROUP BY term
 ), scored AS (
     SELECT c.id, sum(
         ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))
-        * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * l.length / s.avg_length))
+        * c.tf * (:k1 + 1) / (c.tf + :k1 * (1 - :b + :b * coalesce(c.length, s.avg_length) / s.avg_length))
     ) AS score
-    FROM counts c JOIN df USING (lexeme) JOIN lengths l USING (id), stats s
+    FROM counts c JOIN df USING (term), stats s
     GROUP BY c.id
 ), best AS (
     SELECT id, score, sum(score) OVER () AS total, sum(score * score) OVER () AS squares
@@ -255,8 +284,8 @@ async def keyword_search(
     following: int,
     seconds: float,
 ) -> Ranking:
-    """The k windows of `video_keys` whose spans (each with at most `following` windows after it,
-    those starting within `seconds` of it) best match the question's words (BM25), best first."""
+    """The k windows of `video_keys` whose spans (each with at most `following` windows after it, those
+    starting within `seconds` of it) best match the question's words (BM25), best first."""
     span = {"following": following, "seconds": seconds}
     parameters = {"config": fts_config, "question": question, "keys": list(video_keys), "k": k} | span
     rows = (await db.execute(text(_KEYWORD_SEARCH), parameters | {"k1": 1.2, "b": 0.75})).all()

@@ -4,6 +4,7 @@ the real langchain-openai client against a local OpenAI-compatible server, real 
 import asyncio
 import json
 import secrets
+from typing import Any
 
 import httpx
 import numpy as np
@@ -55,6 +56,13 @@ async def test_added_video_is_chunked_embedded_and_stored(
     assert video["language_code"] == "en" and video["is_generated"] is False
     assert video["duration_seconds"] == pytest.approx(600)
     assert video["chunk_count"] == await chunks_of(V["video"]) >= 10
+    # Each window's span words: its own and those of the two windows after it (what it is embedded as).
+    rows = await rows_of(
+        "SELECT content, span_words FROM video_chunk WHERE video_id = :v ORDER BY start_seconds", v=V["video"]
+    )
+    own = [len(set(row[0].lower().split())) for row in rows]  # distinct words
+    assert [row[1] for row in rows] == [sum(own[i : i + 3]) for i in range(len(own))]
+    assert await scalar("SELECT span_words FROM video WHERE video_id = :v", v=V["video"]) == sum(row[1] for row in rows)
     assert await scalar("SELECT count(*) FROM video_chunk WHERE video_id = :v AND embedding IS NULL", v=V["video"]) == 0
     assert (
         await scalar("SELECT vector_dims(embedding) FROM video_chunk WHERE video_id = :v LIMIT 1", v=V["video"]) == 1536
@@ -86,6 +94,34 @@ async def test_nul_characters_in_youtubes_names_are_dropped_not_fatal(
 
     assert result["status"] == "added"
     assert result["video"]["title"] == "Katla erupts" and result["video"]["channel"] == "Geo"
+
+
+async def rows_of(sql: str, **params: object) -> list[Any]:
+    from sqlalchemy import text
+
+    from services.common.database import transaction
+
+    async with transaction() as db:
+        return list((await db.execute(text(sql), params)).all())
+
+
+async def toast_rows() -> int:
+    toast = await scalar("SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'video_chunk'")
+    return int(await scalar(f"SELECT count(*) FROM {toast}"))
+
+
+async def test_chunk_rows_are_stored_whole_with_their_vectors(
+    client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube
+) -> None:
+    """A 1536-dimension vector (6 KB) stays in its row's heap page: nothing goes to the TOAST table,
+    which every exact vector scan would otherwise read back through its index."""
+    fake_youtube.add(V["video"], captions={("en", "manual"): hour_of_captions("glacier", seconds=600)})
+    before = await toast_rows()
+
+    (result,) = await add_videos(client, session_id, V["video"])
+
+    assert result["status"] == "added" and result["video"]["chunk_count"] >= 10
+    assert await toast_rows() == before
 
 
 async def test_each_input_gets_its_own_result_and_one_failure_never_fails_the_others(

@@ -61,3 +61,50 @@ def test_models_and_migrations_have_no_drift(empty_database: str) -> None:
     command.upgrade(config, "head")
 
     command.check(config)  # raises when autogenerate would produce operations
+
+
+def test_revision_0006_counts_stored_spans_words_and_keeps_chunk_rows_whole(empty_database: str) -> None:
+    """Revision 0006 fills the span word counts of the chunks already stored (each window with the two
+    after it) and their videos' sums (full-text search reads them) from the chunks' text, and sets
+    the chunk table's toast_tuple_target to a page; its downgrade resets it."""
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0004")
+    engine = create_engine(empty_database)
+    key = uuid.uuid4()
+    options = "SELECT reloptions FROM pg_class WHERE relname = 'video_chunk'"
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO video (id, video_id, language_code, embedding_model, source, is_generated, "
+                    "duration_seconds, chunk_count, created_at) "
+                    "VALUES (:key, 'v1', 'en', 'm', 'youtube', false, 20, 2, now())"
+                ),
+                {"key": key},
+            )
+            contents = ["rivers flow to the sea", " the sea, the sea and  the rivers ", "boats", "rain", "wind"]
+            for seq, content in enumerate(contents):
+                connection.execute(
+                    text(
+                        "INSERT INTO video_chunk (id, video_key, video_id, start_seconds, end_seconds, content, "
+                        "fts_config) VALUES (:id, :key, 'v1', :start, :end, :content, 'english')"
+                    ),
+                    {"id": f"{key}:{seq}", "key": key, "start": seq * 10.0, "end": seq * 10.0 + 10, "content": content},
+                )
+
+        command.upgrade(config, "0006")
+
+        with engine.connect() as connection:
+            spans = connection.execute(
+                text("SELECT span_words FROM video_chunk WHERE video_key = :key ORDER BY start_seconds"), {"key": key}
+            )
+            # Distinct words: rivers flow to the sea (5) / the, sea, and, rivers and "sea," (5) / one each
+            assert spans.scalars().all() == [5 + 5 + 1, 5 + 1 + 1, 1 + 1 + 1, 1 + 1, 1]
+            total = connection.execute(text("SELECT span_words FROM video WHERE id = :key"), {"key": key})
+            assert total.scalar_one() == 11 + 7 + 3 + 2 + 1
+            assert connection.execute(text(options)).scalar_one() == ["toast_tuple_target=8160"]
+        command.downgrade(config, "0004")
+        with engine.connect() as connection:
+            assert connection.execute(text(options)).scalar_one() is None
+    finally:
+        engine.dispose()

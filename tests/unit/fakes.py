@@ -329,7 +329,12 @@ class FakeVideoRepository(VideoRepository):
         return video.id
 
     async def store(
-        self, db: AsyncSession, video: Video, chunks: list[Chunk], vectors: "NDArray[np.float32] | None"
+        self,
+        db: AsyncSession,
+        video: Video,
+        chunks: list[Chunk],
+        vectors: "NDArray[np.float32] | None",
+        following: int,
     ) -> uuid.UUID:
         key = await self.insert_video(db, video)
         if key == video.id:

@@ -20,6 +20,9 @@ def configure(**settings: object) -> None:
     """App settings for a benchmark run (before the app reads them)."""
     os.environ.setdefault("PG_EMBEDDED_DATA_DIR", ".data/bench-pgdata")
     os.environ.setdefault("SESSION_CLEANUP_SCHEDULE", "0 0 0 * * *")
+    # The ingestion queue, as in the example settings: a devhost process starts Azurite for it.
+    os.environ.setdefault("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    os.environ.setdefault("INGEST_QUEUE_NAME", "video-ingest")
     # Every request of a benchmark comes from one address, thousands a minute: the rate and spending
     # limits are off, so that the figures are the app's work, not 429s.
     for name in ("RATE_LIMIT_SESSIONS_PER_HOUR", "RATE_LIMIT_VIDEOS_PER_HOUR", "RATE_LIMIT_QUESTIONS_PER_MINUTE",

@@ -26,6 +26,7 @@ from services.common.errors import (
     SessionInvalidError,
 )
 from services.common.limits import Limits, estimate_tokens
+from services.common.per_loop import of_this_loop
 from services.common.settings import Settings
 from services.common.telemetry import span
 from services.video_rag.captions import parse_captions
@@ -280,7 +281,15 @@ class VideoService:
         that cannot be added (no transcript, too long, ...) fails with its code; an unexpected error is
         raised for the queue to deliver the message again, and fails the job on the `last_attempt`
         (the message then goes to the poison queue). `message_id`: the queue message delivered, whose
-        redelivery takes over a job its earlier delivery left."""
+        redelivery takes over a job its earlier delivery left. At most INGEST_CONCURRENCY run at once in
+        a process, however many messages the host hands over (host.json's batches): the others wait."""
+        slots = of_this_loop(
+            "ingest_slots", lambda: asyncio.Semaphore(self._settings.ingest_concurrency), made_from=self._settings
+        )
+        async with slots:
+            await self._ingest_job(job_id, last_attempt, message_id)
+
+    async def _ingest_job(self, job_id: uuid.UUID, last_attempt: bool, message_id: str | None) -> None:
         async with self._transaction() as db:
             job = await self._repository.claim_job(db, job_id, self._clock(), JOB_LEASE, message_id)
         if job is None:

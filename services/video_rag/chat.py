@@ -200,8 +200,8 @@ class ChatService:
             videos = [video for video in videos if video.video_id in video_ids]
         if not videos:
             named = [entry for entry in entries if not video_ids or entry.video_id in video_ids]
-            pending = sum(1 for entry in named if entry.job is not None and entry.job.status == "pending")
-            failed = sum(1 for entry in named if entry.job is not None and entry.job.status == "failed")
+            pending = sum(1 for entry in named if entry.pending)
+            failed = sum(1 for entry in named if entry.failed)
             if pending:
                 raise NoVideosError(f"No video is ready yet: {pending} still being added. Ask again in a moment.")
             if failed:

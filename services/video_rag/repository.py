@@ -29,6 +29,14 @@ class SessionVideoView:
     job: IngestJob | None = None
 
     @property
+    def pending(self) -> bool:
+        return self.job is not None and self.job.status == "pending"
+
+    @property
+    def failed(self) -> bool:
+        return self.job is not None and self.job.status == "failed"
+
+    @property
     def video_id(self) -> str:
         if self.video is not None:
             return self.video.video_id

@@ -194,7 +194,7 @@ class VideoService:
             await self._repository.expire_jobs(db, now, session_id)
             have = {view.video_id: view for view in await self._repository.session_entries(db, session_id)}
         video_ids = [parse_video_id(raw) for raw in inputs]
-        retry = [v for v in dict.fromkeys(video_ids) if v in have and _failed(have[v])]
+        retry = [v for v in dict.fromkeys(video_ids) if v in have and have[v].failed]
         held = {v for v in have if v not in retry}
         wanted, statuses = _within_room(video_ids, held | set(retry), self._settings.max_videos_per_session - len(have))
         await self._reserve_videos(client, [*wanted, *retry], languages)
@@ -267,7 +267,7 @@ class VideoService:
                     raise
                 # The videos are being added whatever this look fails of (a busy pool): the last one stands.
             left = deadline - loop.time()
-            if left <= 0 or not any(v in views and _pending(views[v]) for v in video_ids):
+            if left <= 0 or not any(v in views and views[v].pending for v in video_ids):
                 return views
             await asyncio.sleep(min(pause, left))
             pause = min(pause * 1.5, 0.5)  # a finished video is answered within half a second
@@ -528,14 +528,6 @@ def _within_room(video_ids: Sequence[str | None], have: set[str], room: int) -> 
         else:
             refused[video_id] = ItemError("limit_exceeded", LIMIT_MESSAGE)
     return wanted, refused
-
-
-def _pending(view: SessionVideoView) -> bool:
-    return view.job is not None and view.job.status == "pending"
-
-
-def _failed(view: SessionVideoView) -> bool:
-    return view.job is not None and view.job.status == "failed"
 
 
 def _results(

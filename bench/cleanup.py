@@ -33,7 +33,7 @@ async def setup(url: str, expired: int) -> dict[str, list[Any]]:
 
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE session, session_video, video, video_chunk, {TABLE}"))
+        connection.execute(text(f"TRUNCATE session, session_video, video, video_chunk, video_sentence, {TABLE}"))
     rng = np.random.default_rng(5)
     keys: list[uuid.UUID] = []
     for _ in range(SHARED_VIDEOS + PRIVATE_VIDEOS):

@@ -346,7 +346,7 @@ def main(argv: list[str]) -> None:
     os.environ[azurite.STORAGE_SETTING] = azurite.connection_string(port)  # its name is not upper-case
     url = asyncio.run(database_url_for("bench_ingest"))
     with create_engine(url).begin() as connection:  # every run starts from the same, empty tables
-        connection.execute(text("TRUNCATE session, session_video, ingest_job, video, video_chunk"))
+        connection.execute(text("TRUNCATE session, session_video, ingest_job, video, video_chunk, video_sentence"))
     with fake_openai_process(latency_seconds=args.embedding_latency, constant=True) as base_url:
         EMBEDDING_STATS_URL[0] = base_url.removesuffix("/v1") + "/stats"
         configure(PG_CONNECTION_STRING=url, OPENAI_BASE_URL=base_url, OPENAI_KEY="bench",

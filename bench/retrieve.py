@@ -1,6 +1,8 @@
-"""Retrieval: p50/p95 of one session's hybrid retrieval (pgvector through LangChain's PGVectorStore
-and full text, fused by standard scores) as the chunk table grows from the session's own 20 one-hour
-videos to 2,000 other videos (about 100,000 chunks, 1536 dimensions; built once and reused), the
+"""Retrieval: p50/p95 of one session's hybrid retrieval (pgvector through LangChain's PGVectorStore,
+the windows' sentence vectors, and full text, fused by standard scores) as the chunk table grows from
+the session's own 20 one-hour videos (passages of a minute, each with 10 sentence vectors: about as
+many sentences an hour as the app stores) to 2,000 other videos (about 100,000 chunks, 1536
+dimensions, no sentence vectors; built once and reused), the
 recall of its vector leg against an exact search, and the time our code spends per chat request apart
 from the model calls.
 
@@ -31,6 +33,7 @@ from tests.fakes.openai_server import fake_embedding
 DIMENSIONS = 1536
 SESSION_VIDEOS = 20
 CHUNKS_PER_VIDEO = 60  # one hour in passages of a minute
+SENTENCES_PER_CHUNK = 10  # of 16 words
 OTHER_CHUNKS_PER_VIDEO = 50
 SYLLABLES = ["ka", "lo", "mi", "ra", "tu", "ne", "so", "vi", "da", "pe", "qu", "ri", "zo", "ba", "fe", "gu"]
 VOCABULARY = 4096  # 16 syllables, three per word
@@ -109,9 +112,14 @@ async def fill(videos: int, chunks_per_video: int, model: str, rng: np.random.Ge
             chunk_count=chunks_per_video, created_at=datetime.now(UTC),
         )  # fmt: skip
         chunks = [Chunk(text, i * 60.0, i * 60.0 + 60.0) for i, text in enumerate(texts)]
+        sentences = [
+            (i, fake_embedding(" ".join(text.split()[16 * n : 16 * n + 16]), DIMENSIONS))
+            for i, text in enumerate(texts)
+            for n in range(SENTENCES_PER_CHUNK if real else 0)
+        ]
         async with transaction() as db:
             key = await VideoRepository().insert_video(db, video)
-            await write_chunks(db, key, video.video_id, "en", chunks, vectors, following=2)
+            await write_chunks(db, key, video.video_id, "en", chunks, vectors, following=2, sentences=sentences)
         keys.append(video.id)
     return keys
 
@@ -182,7 +190,7 @@ async def analyze() -> None:
     from services.common.database import get_engine
 
     async with get_engine().connect() as connection:
-        await connection.execute(text("ANALYZE video_chunk"))
+        await connection.execute(text("ANALYZE video_chunk, video_sentence"))
         await connection.commit()
 
 

@@ -1,6 +1,7 @@
 """Transcripts into timestamped windows (the passages retrieval ranks): consecutive caption snippets
 merged up to a target length, never split inside a caption but one longer than MAX_WINDOW_CHARS
-(split at words), with an optional overlap between neighbours."""
+(split at words), with an optional overlap between neighbours; and each window's sentences (embedded
+one by one: a sentence's vector says what that sentence says, a window's what its stretch is about)."""
 
 import html
 import re
@@ -110,3 +111,28 @@ def embedding_texts(chunks: list[Chunk], following: int) -> list[str]:
     a window's vector says what is said from its start on for a while (a few seconds of captions say
     too little), while its start stays a precise moment to open the video at."""
     return [" ".join(chunk.text for chunk in chunks[i : i + 1 + following]) for i in range(len(chunks))]
+
+
+# After a sentence's end: what a window's text is split at into sentences.
+_SENTENCE_END = re.compile(r"(?<=[.!?…。？！])\s+")
+# A piece of fewer words joins the sentence before it ("Right." says nothing alone).
+MIN_SENTENCE_WORDS = 4
+# A window is split into at most this many sentences (the rest join the last): bounds the vectors
+# stored per window, whatever its punctuation.
+MAX_SENTENCES_PER_WINDOW = 8
+
+
+def window_sentences(chunks: list[Chunk]) -> list[tuple[int, str]]:
+    """The sentences of each window, as (window index, text), in order. A window whose captions have
+    no punctuation (YouTube's automatic ones) is one sentence; a sentence running on into the next
+    window is cut there."""
+    found: list[tuple[int, str]] = []
+    for index, chunk in enumerate(chunks):
+        pieces: list[str] = []
+        for piece in _SENTENCE_END.split(chunk.text):
+            if pieces and (len(piece.split()) < MIN_SENTENCE_WORDS or len(pieces) == MAX_SENTENCES_PER_WINDOW):
+                pieces[-1] += " " + piece
+            elif piece:
+                pieces.append(piece)
+        found += [(index, piece) for piece in pieces]
+    return found

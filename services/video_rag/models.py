@@ -2,7 +2,8 @@
 
 A video (one id, transcript language and embedding model) is stored once, whatever the number of
 sessions that added it; `session_video` links sessions to it. `video_chunk` is the table LangChain's
-PGVectorStore reads: text id, content, embedding, metadata columns, and a tsvector for full text.
+PGVectorStore reads: text id, content, embedding, metadata columns, and a tsvector for full text;
+`video_sentence` holds a vector for each sentence of a window.
 """
 
 import uuid
@@ -19,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -31,6 +33,7 @@ from services.common.models import Base
 from services.common.settings import get_settings
 
 CHUNK_TABLE = "video_chunk"
+SENTENCE_TABLE = "video_sentence"
 
 
 class Video(Base):
@@ -133,3 +136,16 @@ class VideoChunk(Base):
             "ix_video_chunk_content_tsv", "content_tsv", postgresql_using="gin", postgresql_with={"fastupdate": "off"}
         ),
     )
+
+
+class VideoSentence(Base):
+    """The vector of one sentence of a window (chunking.window_sentences): the window is chunk
+    `<video_key>:<chunk_seq>`, `seq` the sentence's place in it. Its primary key's leading column finds
+    a session's sentences; no other index."""
+
+    __tablename__ = SENTENCE_TABLE
+
+    video_key: Mapped[uuid.UUID] = mapped_column(ForeignKey("video.id", ondelete="CASCADE"), primary_key=True)
+    chunk_seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    embedding: Mapped[list[float]] = mapped_column(Vector(get_settings().embedding_dimensions))

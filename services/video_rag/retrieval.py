@@ -3,10 +3,12 @@ what is said from there on.
 
 The chunk table holds short windows of a few sentences each (chunking.py): a window is specific
 enough that its embedding tells one minute of a video from the next, and its start is the moment a
-citation opens. Two legs rank the session's windows — pgvector similarity through LangChain's
+citation opens. Three legs rank the session's windows — pgvector similarity through LangChain's
 PGVectorStore, and BM25 over the full-text index (any of the question's words, rare ones weighing
 most), both reading a window as what is said from its start on for a few windows (full text: as far
-as the moment's text goes) — and the sum of their standard scores merges them. The best windows, one
+as the moment's text goes); and the similarity of the window's sentence nearest the question (one
+sentence that answers is diluted in a window's vector) — and the weighted sum of their standard
+scores merges them. The best windows, one
 per stretch of video, become moments; each moment's text runs on over the following windows for
 context.
 """
@@ -29,6 +31,7 @@ from services.video_rag.vector_store import (
     Window,
     fts_config_for,
     keyword_search,
+    sentence_ranking,
     vector_ranking,
     vector_search,
     windows_within,
@@ -120,6 +123,11 @@ def query_language(videos: Sequence[Video]) -> str:
     return Counter(fts_config_for(video.language_code) for video in videos).most_common(1)[0][0]
 
 
+# The part of the embeddings' weight (RETRIEVAL_VECTOR_WEIGHT) that goes to the sentence leg, the rest
+# to the windows' own vectors: 0.4 windows, 0.3 sentences, 0.3 full text by default, the middle of a
+# plateau of the dev set's figures (`python -m bench quality`).
+SENTENCE_SHARE = 3 / 7
+
 # A moment's text is at most this long, however dense the captions of its minute.
 MAX_MOMENT_CHARS = 3000
 
@@ -181,10 +189,16 @@ class Retriever:
         # Each query's weight shared between the legs; full text alone has all of it.
         share = s.retrieval_vector_weight if vectors is not None else 0.0
         rankings: list[tuple[float, Ranking]] = []
-        async with self._transaction() as db:  # one for both legs' statements and the moments' text
-            with span("retrieval.vector_spread", videos=len(keys)):
-                for (_, weight), vector, found in zip(queries, vectors or [], nearest, strict=False):
-                    rankings.append((weight * share, await vector_ranking(db, vector, keys, found)))
+        async with self._transaction() as db:  # one for the legs' statements and the moments' text
+            for (_, weight), vector, found in zip(queries, vectors or [], nearest, strict=False):
+                with span("retrieval.sentences", videos=len(keys)):
+                    sentences = await sentence_ranking(db, vector, keys, fetch_k)
+                with span("retrieval.vector_spread", videos=len(keys)):
+                    windows = await vector_ranking(db, vector, keys, found)
+                rankings += [
+                    (weight * share * SENTENCE_SHARE, sentences),
+                    (weight * share * (1 - SENTENCE_SHARE), windows),
+                ]
             config, ahead = query_language(videos), s.chunk_embed_following
             with span("retrieval.full_text", videos=len(keys)):
                 keyword = [

@@ -30,7 +30,7 @@ from services.common.per_loop import of_this_loop
 from services.common.settings import Settings
 from services.common.telemetry import span
 from services.video_rag.captions import parse_captions
-from services.video_rag.chunking import Chunk, Snippet, chunk_snippets, embedding_texts
+from services.video_rag.chunking import Chunk, Snippet, chunk_snippets, embedding_texts, window_sentences
 from services.video_rag.embeddings import EmbeddingError, embed_documents
 from services.video_rag.models import Video
 from services.video_rag.repository import SessionVideoView, VideoRepository
@@ -125,11 +125,13 @@ class About:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A video ready to be written: its row, its passages and their embeddings (None without a provider)."""
+    """A video ready to be written: its row, its passages and their embeddings (None without a
+    provider), and the vectors of the passages' sentences ((passage index, vector))."""
 
     video: Video
     chunks: list[Chunk]
     vectors: "NDArray[np.float32] | None"
+    sentences: "list[tuple[int, NDArray[np.float32]]]"
 
 
 def _blocking_executor(settings: Settings) -> ThreadPoolExecutor:
@@ -350,7 +352,12 @@ class VideoService:
             await progress("storing", 0.9)
         async with database.bulk_write_slot(), self._transaction() as db:
             return await self._repository.store(
-                db, prepared.video, prepared.chunks, prepared.vectors, self._settings.chunk_embed_following
+                db,
+                prepared.video,
+                prepared.chunks,
+                prepared.vectors,
+                self._settings.chunk_embed_following,
+                prepared.sentences,
             )
 
     async def store_now(self, video_ids: Sequence[str], languages: Sequence[str]) -> dict[str, Outcome]:
@@ -418,7 +425,12 @@ class VideoService:
         async with database.bulk_write_slot(), self._transaction() as db:
             if prepared is not None:
                 key = await self._repository.store(
-                    db, prepared.video, prepared.chunks, prepared.vectors, self._settings.chunk_embed_following
+                    db,
+                    prepared.video,
+                    prepared.chunks,
+                    prepared.vectors,
+                    self._settings.chunk_embed_following,
+                    prepared.sentences,
                 )
             else:
                 assert stored is not None
@@ -479,11 +491,18 @@ class VideoService:
             raise ItemError("no_transcript", "This transcript holds no text.")
         if len(chunks) > s.max_chunks_per_video:
             raise ItemError("limit_exceeded", f"This transcript makes more than {s.max_chunks_per_video} passages.")
-        texts = embedding_texts(chunks, s.chunk_embed_following)  # what is sent to be embedded
+        sentences = window_sentences(chunks) if self._embeddings is not None else []
+        texts = embedding_texts(chunks, s.chunk_embed_following) + [sentence for _, sentence in sentences]
         if self._limits is not None:
             tokens = estimate_tokens(texts) if self._embeddings is not None else None
             await self._limits.reserve(client, videos=videos, embedding_tokens=tokens)
-        vectors = await self._embed(texts)
+        embedded = await self._embed(texts)  # the windows' spans, then the sentences
+        vectors = None if embedded is None else embedded[: len(chunks)]
+        sentence_vectors = (
+            [(index, vector) for (index, _), vector in zip(sentences, embedded[len(chunks) :], strict=True)]
+            if embedded is not None
+            else []
+        )
         video = Video(
             id=uuid.uuid4(),
             **asdict(about),
@@ -492,10 +511,10 @@ class VideoService:
             chunk_count=len(chunks),
             created_at=self._clock(),
         )
-        return Prepared(video, chunks, vectors)
+        return Prepared(video, chunks, vectors, sentence_vectors)
 
     async def _embed(self, texts: list[str]) -> "NDArray[np.float32] | None":
-        """The windows' vectors, one per text (None without an embedding provider)."""
+        """A vector per text (None without an embedding provider)."""
         if self._embeddings is None:
             return None
         try:

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.video_rag.chunking import Chunk
-from services.video_rag.models import CHUNK_TABLE
+from services.video_rag.models import CHUNK_TABLE, SENTENCE_TABLE
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,6 +37,7 @@ _COPY = (
     f"COPY {CHUNK_TABLE} (id, video_key, video_id, start_seconds, end_seconds, content, embedding, fts_config, "
     "span_words) FROM STDIN (FORMAT BINARY)"
 )
+_COPY_SENTENCES = f"COPY {SENTENCE_TABLE} (video_key, chunk_seq, seq, embedding) FROM STDIN (FORMAT BINARY)"
 _SPAN_WORDS = text("UPDATE video SET span_words = :words WHERE id = :key")
 _vector_types: dict[tuple[str, int, str], TypeInfo] = {}  # by database: the type's oid differs
 
@@ -54,11 +55,12 @@ async def write_chunks(
     chunks: Sequence[Chunk],
     embeddings: "NDArray[np.float32] | None",
     following: int,
+    sentences: Sequence[tuple[int, "NDArray[np.float32]"]] = (),
 ) -> None:
-    """All chunks of one video in one binary COPY, inside `db`'s transaction. Each window's span (its
-    text and that of the `following` windows after it: what it is embedded as) gets its word count
-    (each window's distinct words),
-    and the video row their sum, for full-text search (`keyword_search`)."""
+    """All chunks of one video in one binary COPY, inside `db`'s transaction, and the vectors of their
+    sentences ((window index, vector), in order) in another. Each window's span (its text and that of
+    the `following` windows after it: what it is embedded as) gets its word count (each window's
+    distinct words), and the video row their sum, for full-text search (`keyword_search`)."""
     fts_oid = (
         await db.execute(text("SELECT CAST(:config AS regconfig)::oid"), {"config": fts_config_for(language_code)})
     ).scalar_one()
@@ -75,6 +77,8 @@ async def write_chunks(
         # pgvector's binary adapters on this cursor only: other users of the pool see no change.
         register_vector_info(cursor, _vector_types[database])
         await _copy_rows(cursor, video_key, video_id, fts_oid, chunks, embeddings, spans)
+        if sentences:
+            await _copy_sentences(cursor, video_key, sentences)
     await db.execute(_SPAN_WORDS, {"key": video_key, "words": sum(spans)})
 
 
@@ -95,6 +99,18 @@ async def _copy_rows(
                 (f"{video_key}:{seq}", video_key, video_id, chunk.start_seconds, chunk.end_seconds,
                  chunk.text, vector, fts_oid, spans[seq])
             )  # fmt: skip
+
+
+async def _copy_sentences(
+    cursor: Any, video_key: uuid.UUID, sentences: Sequence[tuple[int, "NDArray[np.float32]"]]
+) -> None:
+    async with cursor.copy(_COPY_SENTENCES) as copy:
+        copy.set_types(["uuid", "int4", "int2", "vector"])
+        seq, previous = 0, -1
+        for window, vector in sentences:
+            seq = seq + 1 if window == previous else 0
+            previous = window
+            await copy.write_row((video_key, window, seq, vector))
 
 
 # --- retrieval ---------------------------------------------------------------------------------
@@ -208,13 +224,52 @@ async def vector_ranking(
             """  # noqa: S608 - the table name is a constant; every value is a bound parameter
         ),
         {
-            "vector": "[" + ",".join(str(float(x)) for x in query_vector) + "]",
+            "vector": _vector_literal(query_vector),
             "keys": list(video_keys),
             "sample": SPREAD_SAMPLE,
         },
     )
     mean, std = spread.one()
     return Ranking(found, -float(mean or 0.0), float(std or 0.0), found[-1][1] if found else 0.0)
+
+
+# Each of the session's windows that has sentence vectors, scored by its sentence nearest the query
+# (minus that cosine distance); the k best with their windows, and the spread of that score over all of
+# them. Exact: every sentence of the session is compared (a few per window).
+_SENTENCE_SEARCH = f"""
+WITH windows AS (
+    SELECT video_key, chunk_seq, min(embedding <=> CAST(:vector AS vector)) AS distance
+    FROM {SENTENCE_TABLE} WHERE video_key = ANY(:keys)
+    GROUP BY video_key, chunk_seq
+), stats AS (
+    SELECT avg(distance) AS mean, stddev_pop(distance) AS std FROM windows
+), best AS (
+    SELECT video_key::text || ':' || chunk_seq AS id, distance FROM windows ORDER BY distance, video_key, chunk_seq
+    LIMIT :k
+)
+SELECT w.id, w.video_key, w.video_id, w.start_seconds, w.end_seconds, w.content, -best.distance AS score,
+       stats.mean, stats.std
+FROM best JOIN {CHUNK_TABLE} w USING (id), stats
+ORDER BY best.distance, w.id
+"""  # noqa: S608 - the table names are constants; every value is a bound parameter
+
+
+async def sentence_ranking(
+    db: AsyncSession, query_vector: list[float], video_keys: Sequence[uuid.UUID], k: int
+) -> Ranking:
+    """The k windows of `video_keys` with the sentence nearest the query vector, best first, each
+    scored by minus that sentence's cosine distance; windows without sentence vectors (stored before
+    they were) are not ranked."""
+    parameters = {"vector": _vector_literal(query_vector), "keys": list(video_keys), "k": k}
+    rows = (await db.execute(text(_SENTENCE_SEARCH), parameters)).all()
+    if not rows:
+        return Ranking([])
+    windows = [(Window(*row[:6]), float(row.score)) for row in rows]
+    return Ranking(windows, -float(rows[0].mean), float(rows[0].std or 0.0), windows[-1][1])
+
+
+def _vector_literal(vector: Sequence[float]) -> str:
+    return "[" + ",".join(str(float(x)) for x in vector) + "]"
 
 
 # BM25 over the session's windows, each read as what is said from its start on: its span, the window's

@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
+from services.video_rag.chunking import Chunk, window_sentences
 from tests.conftest import add_videos, expire_session, scalar
 from tests.fakes.openai_server import FakeOpenAI, fake_embedding
 from tests.fakes.youtube import FakeYouTube, hour_of_captions
@@ -75,12 +76,24 @@ async def test_added_video_is_chunked_embedded_and_stored(
         )
         == video["chunk_count"]
     )
-    embedded = sum(len(call["input"]) for call in fake_openai.calls("/v1/embeddings"))
-    assert embedded == video["chunk_count"]
     last = "FROM video_chunk WHERE video_id = :v ORDER BY start_seconds DESC LIMIT 1"  # each vector is its text's
     content = await scalar(f"SELECT content {last}", v=V["video"])
     stored = json.loads(await scalar(f"SELECT embedding::text {last}", v=V["video"]))
     np.testing.assert_allclose(stored, fake_embedding(content, 1536), rtol=1e-6)
+    # And a vector per sentence of each window, its own text's, under the window's place.
+    sentences = window_sentences([Chunk(row[0], 0, 0) for row in rows])
+    stored_sentences = await rows_of(
+        "SELECT s.chunk_seq, s.seq, s.embedding::text FROM video_sentence s JOIN video v ON v.id = s.video_key"
+        " WHERE v.video_id = :v ORDER BY s.chunk_seq, s.seq",
+        v=V["video"],
+    )
+    assert len(sentences) == len(rows)  # one a window: these captions have no punctuation, as automatic ones
+    windows = [window for window, _ in sentences]
+    assert [(row[0], row[1]) for row in stored_sentences] == [(w, windows[:n].count(w)) for n, w in enumerate(windows)]
+    for (_, sentence), row in zip(sentences, stored_sentences, strict=True):
+        np.testing.assert_allclose(json.loads(row[2]), fake_embedding(sentence, 1536), rtol=1e-6)
+    embedded = sum(len(call["input"]) for call in fake_openai.calls("/v1/embeddings"))
+    assert embedded == video["chunk_count"] + len(sentences)
 
 
 async def test_nul_characters_in_youtubes_names_are_dropped_not_fatal(

@@ -1,6 +1,8 @@
-"""Both legs of retrieval against the real database: BM25 over each window's span of the following
-windows, and the spread of each leg's scores over the session that score fusion needs."""
+"""The legs of retrieval against the real database: BM25 over each window's span of the following
+windows, each window's sentence nearest the question, and the spread of each leg's scores over the
+session that score fusion needs."""
 
+import json
 import secrets
 import uuid
 
@@ -8,9 +10,11 @@ import httpx
 import numpy as np
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.database import transaction
-from services.video_rag.vector_store import SPREAD_SAMPLE, keyword_search, vector_ranking
+from services.video_rag.vector_store import SPREAD_SAMPLE, keyword_search, sentence_ranking, vector_ranking
+from tests.fakes.openai_server import fake_embedding
 from tests.functional.test_chat_api import upload
 
 pytestmark = pytest.mark.asyncio
@@ -107,3 +111,54 @@ async def test_the_vector_leg_measures_its_spread_on_an_even_sample_of_a_large_s
     assert ranking.mean == pytest.approx(np.mean(similarities) - 1, abs=0.02)
     assert ranking.std == pytest.approx(np.std(similarities), rel=0.15)
     assert ranking.std != pytest.approx(np.std(similarities), rel=1e-6)  # a sample, not every window
+
+
+async def test_the_sentence_leg_scores_each_window_by_its_sentence_nearest_the_question(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    """A window whose one sentence answers outranks a window about the question's topic throughout
+    (its window vector is the nearer of the two): each window scores as its best sentence."""
+    texts = [
+        "The harbour opens at dawn. Fishing boats leave the harbour early. The harbour smells of fish and tar.",
+        "Gulls circle over the old grey stone tower by the cliffs. A lighthouse keeper lived here alone for forty"
+        " years. Its spiral stairs are steep and narrow and cold.",
+        "Nets dry on the harbour wall. Boats come back to the harbour at noon. The harbour market opens then.",
+        "Rain falls on the hills above the town. Sheep graze in the wet green fields. Farmers walk the muddy lanes.",
+        "Snow covers the moor in winter. The road to the pass is closed. Nobody crosses until spring comes.",
+    ]
+    key = await video_key((await upload(client, session_id, "Harbour", *texts))["video_id"])
+    question = "who lived alone in the harbour for years"
+    async with transaction() as db:
+        rows = (
+            await db.execute(
+                text(
+                    "SELECT chunk_seq, embedding::text FROM video_sentence WHERE video_key = :k ORDER BY chunk_seq, seq"
+                ),
+                {"k": key},
+            )
+        ).all()
+        query = [float(x) for x in fake_embedding(question, 1536)]
+        ranking = await sentence_ranking(db, query, [key], k=2)
+        windows = await vector_search_by_sql(db, query, key)
+
+    q = np.array(query)
+    best: dict[int, float] = {}
+    for seq, vector in rows:
+        v = np.array(json.loads(vector))
+        best[seq] = max(best.get(seq, -2.0), float(q @ v / np.linalg.norm(q) / np.linalg.norm(v)))
+    assert len(rows) == 15 and sorted(best) == [0, 1, 2, 3, 4]  # three sentences a window
+    assert windows[0] != 1  # by its window vector, the lighthouse window is not the nearest ...
+    assert [window.start_seconds for window, _ in ranking.windows] == [65, 0]  # ... by its best sentence, it is
+    assert [score for _, score in ranking.windows] == pytest.approx([best[1] - 1, best[0] - 1], abs=1e-6)
+    assert ranking.mean == pytest.approx(np.mean(list(best.values())) - 1, abs=1e-6)
+    assert ranking.std == pytest.approx(np.std(list(best.values())), abs=1e-6)
+    assert ranking.floor == ranking.windows[-1][1]
+
+
+async def vector_search_by_sql(db: AsyncSession, query: list[float], key: uuid.UUID) -> list[int]:
+    """The video's windows by their own vectors, nearest first (their place in the video)."""
+    rows = await db.execute(
+        text("SELECT id FROM video_chunk WHERE video_key = :k ORDER BY embedding <=> CAST(:q AS vector)"),
+        {"k": key, "q": str(query)},
+    )
+    return [int(row[0].split(":")[1]) for row in rows]

@@ -335,6 +335,7 @@ class FakeVideoRepository(VideoRepository):
         chunks: list[Chunk],
         vectors: "NDArray[np.float32] | None",
         following: int,
+        sentences: "Sequence[tuple[int, NDArray[np.float32]]]" = (),
     ) -> uuid.UUID:
         key = await self.insert_video(db, video)
         if key == video.id:

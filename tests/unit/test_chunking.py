@@ -6,7 +6,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.video_rag.chunking import MAX_WINDOW_CHARS, Chunk, Snippet, chunk_snippets, clean_caption, embedding_texts
+from services.video_rag.captions import parse_captions
+from services.video_rag.chunking import (
+    MAX_SENTENCES_PER_WINDOW,
+    MAX_WINDOW_CHARS,
+    MIN_SENTENCE_WORDS,
+    Chunk,
+    Snippet,
+    chunk_snippets,
+    clean_caption,
+    embedding_texts,
+    window_sentences,
+)
+from tests.real_data import CAPTIONS, without_real_captions
 
 
 def test_caption_text_is_cleaned() -> None:
@@ -105,3 +117,43 @@ def test_a_window_is_embedded_with_the_text_of_the_windows_after_it() -> None:
 
     assert embedding_texts(chunks, 1) == ["one two", "two three", "three"]
     assert embedding_texts(chunks, 0) == ["one", "two", "three"]
+
+
+def test_a_window_is_split_into_its_sentences() -> None:
+    chunks = [
+        Chunk("So. This is the first idea here. And a second one follows it? Yes, it does.", 0, 10),
+        Chunk("no punctuation at all in automatic captions", 10, 20),
+        Chunk(" ".join(f"Sentence number {n} is here." for n in range(12)), 20, 30),
+    ]
+    found = window_sentences(chunks)
+
+    assert found[:3] == [
+        (0, "So."),
+        (0, "This is the first idea here."),
+        (0, "And a second one follows it? Yes, it does."),
+    ]
+    assert found[3] == (1, "no punctuation at all in automatic captions")
+    last = [sentence for window, sentence in found if window == 2]
+    assert len(last) == MAX_SENTENCES_PER_WINDOW and " ".join(last) == chunks[2].text  # the rest join the last
+
+
+@without_real_captions
+def test_real_captions_windows_hold_a_few_whole_sentences_each() -> None:
+    """Published captions are mostly punctuated (one of the dev set's barely is): their windows of about
+    10 seconds split into a sentence or two each, every word kept, hardly any a stray fragment."""
+    windows = sentences = 0
+    for path in sorted(CAPTIONS.glob("*.srt")):
+        chunks = chunk_snippets(
+            parse_captions("srt", path.read_text(encoding="utf-8")),
+            target_seconds=10,
+            target_chars=300,
+            overlap_seconds=0,
+        )
+        found = window_sentences(chunks)
+        windows, sentences = windows + len(chunks), sentences + len(found)
+        assert len(chunks) <= len(found) < 3 * len(chunks), path.name
+        assert sorted({window for window, _ in found}) == list(range(len(chunks)))
+        for index, chunk in enumerate(chunks):
+            assert " ".join(s for window, s in found if window == index).split() == chunk.text.split()
+        assert sum(len(s.split()) < MIN_SENTENCE_WORDS for _, s in found) < 0.05 * len(found), path.name
+    assert sentences > 1.5 * windows

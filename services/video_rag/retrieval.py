@@ -6,9 +6,9 @@ enough that its embedding tells one minute of a video from the next, and its sta
 citation opens. Three legs rank the session's windows — pgvector similarity through LangChain's
 PGVectorStore, and BM25 over the full-text index (any of the question's words, rare ones weighing
 most), both reading a window as what is said from its start on for a few windows (full text: as far
-as the moment's text goes); and the similarity of the window's sentence nearest the question (one
-sentence that answers is diluted in a window's vector) — and the weighted sum of their standard
-scores merges them. The best windows, one
+as the moment's text goes); and, for the windows those two found, the similarity of the window's
+sentence nearest the question (one sentence that answers is diluted in a window's vector) — and the
+weighted sum of their standard scores merges them. The best windows, one
 per stretch of video, become moments; each moment's text runs on over the following windows for
 context.
 """
@@ -31,8 +31,7 @@ from services.video_rag.vector_store import (
     Window,
     fts_config_for,
     keyword_search,
-    sentence_ranking,
-    vector_ranking,
+    vector_rankings,
     vector_search,
     windows_within,
 )
@@ -190,15 +189,6 @@ class Retriever:
         share = s.retrieval_vector_weight if vectors is not None else 0.0
         rankings: list[tuple[float, Ranking]] = []
         async with self._transaction() as db:  # one for the legs' statements and the moments' text
-            for (_, weight), vector, found in zip(queries, vectors or [], nearest, strict=False):
-                with span("retrieval.sentences", videos=len(keys)):
-                    sentences = await sentence_ranking(db, vector, keys, fetch_k)
-                with span("retrieval.vector_spread", videos=len(keys)):
-                    windows = await vector_ranking(db, vector, keys, found)
-                rankings += [
-                    (weight * share * SENTENCE_SHARE, sentences),
-                    (weight * share * (1 - SENTENCE_SHARE), windows),
-                ]
             config, ahead = query_language(videos), s.chunk_embed_following
             with span("retrieval.full_text", videos=len(keys)):
                 keyword = [
@@ -206,6 +196,15 @@ class Retriever:
                     for q, _ in queries
                 ]
             rankings += [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
+            for (_, weight), vector, found, words in zip(queries, vectors or [], nearest, keyword, strict=False):
+                # The sentence leg scores the windows the other two found for this query.
+                candidates = [window for window, _ in found + words.windows]
+                with span("retrieval.vector_legs", videos=len(keys)):
+                    windows, sentences = await vector_rankings(db, vector, keys, found, candidates)
+                rankings += [
+                    (weight * share * (1 - SENTENCE_SHARE), windows),
+                    (weight * share * SENTENCE_SHARE, sentences),
+                ]
             fused = fuse(rankings, tiebreak=keyword[0])
             best = distinct_moments(fused, k, context)
             texts = await windows_within(db, context_spans([window for window, _ in best], context))

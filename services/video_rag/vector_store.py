@@ -195,77 +195,80 @@ async def vector_search(
     ]
 
 
-# How many of a session's windows the vector leg's spread is measured on, at most: every n-th window of
-# each video (a window's place is the number its id ends with), read by primary key.
+# How many of a session's windows the spreads of the vector legs are measured on, at most: every n-th
+# window of each video (a window's place is the number its id ends with), read by primary key.
 SPREAD_SAMPLE = 240
 
-
-async def vector_ranking(
-    db: AsyncSession, query_vector: list[float], video_keys: Sequence[uuid.UUID], found: list[tuple[Window, float]]
-) -> Ranking:
-    """`vector_search`'s windows with the spread of that score over the windows of `video_keys`
-    (PGVectorStore reports the k best only): over all of them in a session of up to SPREAD_SAMPLE
-    windows, over an even sample of about that many in a larger one (the spread only scales the leg in
-    score fusion; a sample of 240 puts it within a few percent, and reads a fraction of the vectors)."""
-    spread = await db.execute(
-        text(
-            f"""
-            WITH step AS (
-                SELECT greatest(1, sum(chunk_count) / :sample)::int AS n FROM video WHERE id = ANY(:keys)
-            )
-            SELECT avg(d), stddev_pop(d) FROM (
-                SELECT embedding <=> CAST(:vector AS vector) AS d FROM {CHUNK_TABLE}
-                WHERE embedding IS NOT NULL AND id = ANY(ARRAY(
-                    SELECT v.id::text || ':' || seq
-                    FROM video v, step, generate_series(0, v.chunk_count - 1, step.n) AS seq
-                    WHERE v.id = ANY(:keys)
-                ))
-            ) AS distances
-            """  # noqa: S608 - the table name is a constant; every value is a bound parameter
-        ),
-        {
-            "vector": _vector_literal(query_vector),
-            "keys": list(video_keys),
-            "sample": SPREAD_SAMPLE,
-        },
-    )
-    mean, std = spread.one()
-    return Ranking(found, -float(mean or 0.0), float(std or 0.0), found[-1][1] if found else 0.0)
-
-
-# Each of the session's windows that has sentence vectors, scored by its sentence nearest the query
-# (minus that cosine distance); the k best with their windows, and the spread of that score over all of
-# them. Exact: every sentence of the session is compared (a few per window).
-_SENTENCE_SEARCH = f"""
-WITH windows AS (
-    SELECT video_key, chunk_seq, min(embedding <=> CAST(:vector AS vector)) AS distance
-    FROM {SENTENCE_TABLE} WHERE video_key = ANY(:keys)
-    GROUP BY video_key, chunk_seq
-), stats AS (
-    SELECT avg(distance) AS mean, stddev_pop(distance) AS std FROM windows
-), best AS (
-    SELECT video_key::text || ':' || chunk_seq AS id, distance FROM windows ORDER BY distance, video_key, chunk_seq
-    LIMIT :k
+# The two vector legs' spreads and the sentence leg's scores, in one statement (the query vector sent
+# once). The window leg (PGVectorStore's search) scores a window by minus the cosine distance of its
+# vector; the sentence leg by minus that of its sentence nearest the query. Each spread is measured on
+# the same sample of windows (a few thousand distances at most); the sentence leg scores the
+# candidates (the windows the other legs found), its sentences read by primary key.
+_VECTOR_LEGS = f"""
+WITH query AS (
+    SELECT CAST(:vector AS vector) AS v
+), step AS (
+    SELECT greatest(1, sum(chunk_count) / :sample)::int AS n FROM video WHERE id = ANY(:keys)
+), sampled AS (
+    SELECT v.id AS video_key, seq AS chunk_seq
+    FROM video v, step, generate_series(0, v.chunk_count - 1, step.n) AS seq
+    WHERE v.id = ANY(:keys)
+), windows AS (
+    SELECT avg(c.embedding <=> query.v) AS mean, stddev_pop(c.embedding <=> query.v) AS std
+    FROM {CHUNK_TABLE} c, query
+    WHERE c.embedding IS NOT NULL AND c.id = ANY(ARRAY(SELECT video_key::text || ':' || chunk_seq FROM sampled))
+), sampled_sentences AS MATERIALIZED (
+    SELECT (
+        SELECT min(s.embedding <=> query.v) FROM {SENTENCE_TABLE} s
+        WHERE s.video_key = sampled.video_key AND s.chunk_seq = sampled.chunk_seq
+    ) AS distance  -- a lookup by primary key per window (a join may read every sentence of the table)
+    FROM sampled, query
+), sentences AS (
+    SELECT avg(distance) AS mean, stddev_pop(distance) AS std FROM sampled_sentences
+), candidates AS (
+    SELECT DISTINCT split_part(id, ':', 1)::uuid AS video_key, split_part(id, ':', 2)::int AS chunk_seq
+    FROM unnest(CAST(:candidates AS text[])) AS id
+), scored AS (
+    SELECT c.video_key::text || ':' || c.chunk_seq AS id, min(s.embedding <=> query.v) AS distance
+    FROM candidates c JOIN {SENTENCE_TABLE} s USING (video_key, chunk_seq), query
+    GROUP BY c.video_key, c.chunk_seq
 )
-SELECT w.id, w.video_key, w.video_id, w.start_seconds, w.end_seconds, w.content, -best.distance AS score,
-       stats.mean, stats.std
-FROM best JOIN {CHUNK_TABLE} w USING (id), stats
-ORDER BY best.distance, w.id
+SELECT windows.mean, windows.std, sentences.mean AS sentence_mean, sentences.std AS sentence_std,
+       scored.id, scored.distance
+FROM windows CROSS JOIN sentences LEFT JOIN scored ON true
+ORDER BY scored.distance, scored.id
 """  # noqa: S608 - the table names are constants; every value is a bound parameter
 
 
-async def sentence_ranking(
-    db: AsyncSession, query_vector: list[float], video_keys: Sequence[uuid.UUID], k: int
-) -> Ranking:
-    """The k windows of `video_keys` with the sentence nearest the query vector, best first, each
-    scored by minus that sentence's cosine distance; windows without sentence vectors (stored before
-    they were) are not ranked."""
-    parameters = {"vector": _vector_literal(query_vector), "keys": list(video_keys), "k": k}
-    rows = (await db.execute(text(_SENTENCE_SEARCH), parameters)).all()
-    if not rows:
-        return Ranking([])
-    windows = [(Window(*row[:6]), float(row.score)) for row in rows]
-    return Ranking(windows, -float(rows[0].mean), float(rows[0].std or 0.0), windows[-1][1])
+async def vector_rankings(
+    db: AsyncSession,
+    query_vector: list[float],
+    video_keys: Sequence[uuid.UUID],
+    found: list[tuple[Window, float]],
+    candidates: Sequence[Window],
+) -> tuple[Ranking, Ranking]:
+    """The window leg: `vector_search`'s windows with the spread of that score over the windows of
+    `video_keys` (PGVectorStore reports the k best only); and the sentence leg: each of `candidates`
+    (the windows the legs found) scored by its sentence nearest the query, best first (those without
+    sentence vectors, stored before there were any, are left out), with that score's spread. Spreads
+    over all the windows in a session of up to SPREAD_SAMPLE windows, over an even sample of about
+    that many in a larger one (a spread only scales its leg in score fusion; a sample of 240 puts it
+    within a few percent, and reads a fraction of the vectors)."""
+    by_id = {window.id: window for window in candidates}
+    parameters = {
+        "vector": _vector_literal(query_vector),
+        "keys": list(video_keys),
+        "sample": SPREAD_SAMPLE,
+        "candidates": list(by_id),
+    }
+    rows = (await db.execute(text(_VECTOR_LEGS), parameters)).all()
+    first = rows[0]
+    windows = Ranking(found, -float(first.mean or 0.0), float(first.std or 0.0), found[-1][1] if found else 0.0)
+    scored = [(by_id[row.id], -float(row.distance)) for row in rows if row.id is not None]
+    sentences = Ranking(
+        scored, -float(first.sentence_mean or 0.0), float(first.sentence_std or 0.0), scored[-1][1] if scored else 0.0
+    )
+    return windows, sentences
 
 
 def _vector_literal(vector: Sequence[float]) -> str:

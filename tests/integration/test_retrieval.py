@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.database import transaction
-from services.video_rag.vector_store import SPREAD_SAMPLE, keyword_search, sentence_ranking, vector_ranking
+from services.video_rag.vector_store import SPREAD_SAMPLE, keyword_search, vector_rankings, windows_within
 from tests.fakes.openai_server import fake_embedding
 from tests.functional.test_chat_api import upload
 
@@ -70,7 +70,7 @@ async def test_the_vector_leg_reports_how_similar_the_session_s_windows_are_on_a
             )
         ]
         query = [float(x) for x in stored[1] + 0.5 * stored[2]]
-        ranking = await vector_ranking(db, query, [key], [])
+        ranking, _ = await vector_rankings(db, query, [key], [], [])
 
     q = np.array(query)
     similarities = [q @ v / np.linalg.norm(q) / np.linalg.norm(v) for v in stored]  # minus the cosine distance
@@ -103,7 +103,7 @@ async def test_the_vector_leg_measures_its_spread_on_an_even_sample_of_a_large_s
             )
         ]
         query = [float(x) for x in stored[0] + stored[7]]
-        ranking = await vector_ranking(db, query, [key], [])
+        ranking, _ = await vector_rankings(db, query, [key], [], [])
 
     q = np.array(query)
     similarities = [q @ v / np.linalg.norm(q) / np.linalg.norm(v) for v in stored]
@@ -113,11 +113,12 @@ async def test_the_vector_leg_measures_its_spread_on_an_even_sample_of_a_large_s
     assert ranking.std != pytest.approx(np.std(similarities), rel=1e-6)  # a sample, not every window
 
 
-async def test_the_sentence_leg_scores_each_window_by_its_sentence_nearest_the_question(
+async def test_the_sentence_leg_scores_each_window_found_by_its_sentence_nearest_the_question(
     client: httpx.AsyncClient, session_id: str
 ) -> None:
     """A window whose one sentence answers outranks a window about the question's topic throughout
-    (its window vector is the nearer of the two): each window scores as its best sentence."""
+    (its window vector is the nearer of the two): each window the other legs found scores as its best
+    sentence."""
     texts = [
         "The harbour opens at dawn. Fishing boats leave the harbour early. The harbour smells of fish and tar.",
         "Gulls circle over the old grey stone tower by the cliffs. A lighthouse keeper lived here alone for forty"
@@ -138,7 +139,8 @@ async def test_the_sentence_leg_scores_each_window_by_its_sentence_nearest_the_q
             )
         ).all()
         query = [float(x) for x in fake_embedding(question, 1536)]
-        ranking = await sentence_ranking(db, query, [key], k=2)
+        (every,) = await windows_within(db, [(key, 0, 1000)])
+        _, ranking = await vector_rankings(db, query, [key], [], every[:3])  # the first three windows found
         windows = await vector_search_by_sql(db, query, key)
 
     q = np.array(query)
@@ -148,8 +150,9 @@ async def test_the_sentence_leg_scores_each_window_by_its_sentence_nearest_the_q
         best[seq] = max(best.get(seq, -2.0), float(q @ v / np.linalg.norm(q) / np.linalg.norm(v)))
     assert len(rows) == 15 and sorted(best) == [0, 1, 2, 3, 4]  # three sentences a window
     assert windows[0] != 1  # by its window vector, the lighthouse window is not the nearest ...
-    assert [window.start_seconds for window, _ in ranking.windows] == [65, 0]  # ... by its best sentence, it is
-    assert [score for _, score in ranking.windows] == pytest.approx([best[1] - 1, best[0] - 1], abs=1e-6)
+    assert [window.start_seconds for window, _ in ranking.windows] == [65, 0, 130]  # ... by its best sentence, it is
+    assert [score for _, score in ranking.windows] == pytest.approx([best[1] - 1, best[0] - 1, best[2] - 1], abs=1e-6)
+    # The spread is that of every window's best sentence (a small session: none left out of the sample).
     assert ranking.mean == pytest.approx(np.mean(list(best.values())) - 1, abs=1e-6)
     assert ranking.std == pytest.approx(np.std(list(best.values())), abs=1e-6)
     assert ranking.floor == ranking.windows[-1][1]

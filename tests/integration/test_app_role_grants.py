@@ -68,6 +68,7 @@ def test_the_app_role_uses_the_migrated_tables_after_the_grant(migrated_database
 
     as_role(migrated_database, app_role, "SELECT count(*) FROM session")
     as_role(migrated_database, app_role, "SELECT count(*) FROM video_chunk")
+    as_role(migrated_database, app_role, "DELETE FROM video_sentence")
     as_role(migrated_database, app_role, "DELETE FROM langchain_chat_message")
     as_role(migrated_database, app_role, "CREATE TEMP TABLE scratch (x int)")
     with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -5,7 +5,7 @@ answer is said) against three pipelines side by side, in one run:
 - `app hybrid`: the app through its HTTP API (`python -m devhost`, its own database), embeddings from
   all-MiniLM-L6-v2 (bench/embedding_server.py, its own process, through the app's langchain-openai
   client): the 10 caption files uploaded unmodified into one session (`POST /api/transcripts`), then
-  each question asked; vector and full-text search fused;
+  each question asked; window vectors, sentence vectors and full-text search fused;
 - `app full text`: the same app with no embedding provider (nor chat model): full-text search only;
 - `naive`: the tutorial pipeline: a video's captions joined into one text, split by LangChain's
   RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200), embedded by langchain-openai's

@@ -7,8 +7,8 @@ Create Date: 2026-11-22
 A window's vector (its text and that of the two windows after it) says what its stretch of video is
 about; one sentence in it that answers a question is diluted there. Retrieval's third leg scores each
 window by its sentence most similar to the question (services/video_rag/retrieval.py). Videos stored
-before have no sentence vectors (they need the embedding provider): they are found by the other two
-legs, as before.
+before have no sentence vectors (they need the embedding provider): their windows count as average in
+that leg, and the other two rank them.
 """
 
 from collections.abc import Sequence

@@ -115,7 +115,7 @@ def embedding_texts(chunks: list[Chunk], following: int) -> list[str]:
 
 # After a sentence's end: what a window's text is split at into sentences.
 _SENTENCE_END = re.compile(r"(?<=[.!?…。？！])\s+")
-# A piece of fewer words joins the sentence before it ("Right." says nothing alone).
+# A piece of fewer words joins the sentence before it in its window ("Right." says nothing alone).
 MIN_SENTENCE_WORDS = 4
 # A window is split into at most this many sentences (the rest join the last): bounds the vectors
 # stored per window, whatever its punctuation.

@@ -196,15 +196,17 @@ class Retriever:
                     for q, _ in queries
                 ]
             rankings += [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
-            for (_, weight), vector, found, words in zip(queries, vectors or [], nearest, keyword, strict=False):
-                # The sentence leg scores the windows the other two found for this query.
-                candidates = [window for window, _ in found + words.windows]
+            # The sentence leg scores the windows the other two found, for any of the queries.
+            candidates = [
+                window for ranking in [*nearest, *(words.windows for words in keyword)] for window, _ in ranking
+            ]
+            for (_, weight), vector, found in zip(queries, vectors or [], nearest, strict=False):
                 with span("retrieval.vector_legs", videos=len(keys)):
                     windows, sentences = await vector_rankings(db, vector, keys, found, candidates)
-                rankings += [
-                    (weight * share * (1 - SENTENCE_SHARE), windows),
-                    (weight * share * SENTENCE_SHARE, sentences),
-                ]
+                # Where no video has sentence vectors (all stored before there were any), the
+                # windows' own vectors take the sentences' part.
+                part = SENTENCE_SHARE if sentences.std > 0 else 0.0
+                rankings += [(weight * share * (1 - part), windows), (weight * share * part, sentences)]
             fused = fuse(rankings, tiebreak=keyword[0])
             best = distinct_moments(fused, k, context)
             texts = await windows_within(db, context_spans([window for window, _ in best], context))

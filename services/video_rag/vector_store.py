@@ -1,11 +1,13 @@
-"""The chunk table (`video_chunk`) that LangChain's PGVectorStore reads.
+"""The chunk table (`video_chunk`) that LangChain's PGVectorStore reads, the vectors of the chunks'
+sentences (`video_sentence`), and the statements of retrieval's legs over them.
 
-Chunks are written with one binary COPY in the caller's transaction, beside the video row: a
-video is stored whole or not at all (PGVectorStore's own add_documents inserts row by row on
-connections of its own)."""
+Chunks and their sentences are written with binary COPYs in the caller's transaction, beside the
+video row: a video is stored whole or not at all (PGVectorStore's own add_documents inserts row by
+row on connections of its own)."""
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -106,11 +108,10 @@ async def _copy_sentences(
 ) -> None:
     async with cursor.copy(_COPY_SENTENCES) as copy:
         copy.set_types(["uuid", "int4", "int2", "vector"])
-        seq, previous = 0, -1
+        places: Counter[int] = Counter()  # each window's sentences numbered in order
         for window, vector in sentences:
-            seq = seq + 1 if window == previous else 0
-            previous = window
-            await copy.write_row((video_key, window, seq, vector))
+            await copy.write_row((video_key, window, places[window], vector))
+            places[window] += 1
 
 
 # --- retrieval ---------------------------------------------------------------------------------
@@ -229,9 +230,11 @@ WITH query AS (
     SELECT DISTINCT split_part(id, ':', 1)::uuid AS video_key, split_part(id, ':', 2)::int AS chunk_seq
     FROM unnest(CAST(:candidates AS text[])) AS id
 ), scored AS (
-    SELECT c.video_key::text || ':' || c.chunk_seq AS id, min(s.embedding <=> query.v) AS distance
-    FROM candidates c JOIN {SENTENCE_TABLE} s USING (video_key, chunk_seq), query
-    GROUP BY c.video_key, c.chunk_seq
+    SELECT c.video_key::text || ':' || c.chunk_seq AS id, (
+        SELECT min(s.embedding <=> query.v) FROM {SENTENCE_TABLE} s
+        WHERE s.video_key = c.video_key AND s.chunk_seq = c.chunk_seq
+    ) AS distance
+    FROM candidates c, query
 )
 SELECT windows.mean, windows.std, sentences.mean AS sentence_mean, sentences.std AS sentence_std,
        scored.id, scored.distance
@@ -249,8 +252,9 @@ async def vector_rankings(
 ) -> tuple[Ranking, Ranking]:
     """The window leg: `vector_search`'s windows with the spread of that score over the windows of
     `video_keys` (PGVectorStore reports the k best only); and the sentence leg: each of `candidates`
-    (the windows the legs found) scored by its sentence nearest the query, best first (those without
-    sentence vectors, stored before there were any, are left out), with that score's spread. Spreads
+    (the windows the legs found) scored by its sentence nearest the query, best first, with that
+    score's spread (a window without sentence vectors, stored before there were any, scores the mean:
+    neither better nor worse than usual). Spreads
     over all the windows in a session of up to SPREAD_SAMPLE windows, over an even sample of about
     that many in a larger one (a spread only scales its leg in score fusion; a sample of 240 puts it
     within a few percent, and reads a fraction of the vectors)."""
@@ -264,11 +268,10 @@ async def vector_rankings(
     rows = (await db.execute(text(_VECTOR_LEGS), parameters)).all()
     first = rows[0]
     windows = Ranking(found, -float(first.mean or 0.0), float(first.std or 0.0), found[-1][1] if found else 0.0)
-    scored = [(by_id[row.id], -float(row.distance)) for row in rows if row.id is not None]
-    sentences = Ranking(
-        scored, -float(first.sentence_mean or 0.0), float(first.sentence_std or 0.0), scored[-1][1] if scored else 0.0
-    )
-    return windows, sentences
+    mean = -float(first.sentence_mean or 0.0)
+    scored = [(by_id[row.id], mean if row.distance is None else -float(row.distance)) for row in rows if row.id]
+    scored.sort(key=lambda found: -found[1])  # stable: equal scores keep the statement's order
+    return windows, Ranking(scored, mean, float(first.sentence_std or 0.0), scored[-1][1] if scored else 0.0)
 
 
 def _vector_literal(vector: Sequence[float]) -> str:

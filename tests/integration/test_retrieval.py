@@ -165,3 +165,38 @@ async def vector_search_by_sql(db: AsyncSession, query: list[float], key: uuid.U
         {"k": key, "q": str(query)},
     )
     return [int(row[0].split(":")[1]) for row in rows]
+
+
+async def test_a_window_without_sentence_vectors_counts_as_average_in_the_sentence_leg(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    """Beside videos with sentence vectors, those stored before there were any are neither pushed down
+    (as the leg's worst) nor up: their windows score the leg's mean, which is over the others alone."""
+    newer = await video_key(
+        (await upload(client, session_id, "New", "Cats purr. Dogs bark.", "Owls hoot."))["video_id"]
+    )
+    older = await video_key(
+        (await upload(client, session_id, "Old", "Cows moo. Hens cluck.", "Ducks quack."))["video_id"]
+    )
+    async with transaction() as db:
+        await db.execute(text("DELETE FROM video_sentence WHERE video_key = :k"), {"k": older})
+        (new_windows, old_windows) = await windows_within(db, [(newer, 0, 1000), (older, 0, 1000)])
+        query = [float(x) for x in fake_embedding("cats purr", 1536)]
+        _, ranking = await vector_rankings(db, query, [newer, older], [], [*old_windows, *new_windows])
+        rows = await db.execute(
+            text(
+                "SELECT min(embedding <=> CAST(:q AS vector)) FROM video_sentence"
+                " WHERE video_key = :k GROUP BY chunk_seq"
+            ),
+            {"q": str(query), "k": newer},
+        )
+        best = [1 - float(distance) for (distance,) in rows]
+
+    scores: dict[uuid.UUID, list[float]] = {window.video_key: [] for window, _ in ranking.windows}
+    for window, score in ranking.windows:
+        scores[window.video_key].append(score)
+    assert ranking.mean == pytest.approx(np.mean(best) - 1, abs=1e-6)  # the newer video's two windows only
+    assert ranking.std == pytest.approx(np.std(best), abs=1e-6) and ranking.std > 0
+    assert scores[older] == pytest.approx([ranking.mean] * 2)
+    assert sorted(scores[newer]) == pytest.approx(sorted(b - 1 for b in best))
+    assert ranking.windows[0][0].video_key == newer  # the sentence that says it, first

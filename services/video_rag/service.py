@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     import numpy as np
     from langchain_core.embeddings import Embeddings
     from numpy.typing import NDArray
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 YOUTUBE = "youtube"
@@ -351,14 +352,14 @@ class VideoService:
         if progress is not None:
             await progress("storing", 0.9)
         async with database.bulk_write_slot(), self._transaction() as db:
-            return await self._repository.store(
-                db,
-                prepared.video,
-                prepared.chunks,
-                prepared.vectors,
-                self._settings.chunk_embed_following,
-                prepared.sentences,
-            )
+            return await self._write(db, prepared)
+
+    async def _write(self, db: "AsyncSession", prepared: Prepared) -> uuid.UUID:
+        """Stores a prepared video in `db`'s transaction; the key of the stored copy (repository.store)."""
+        following = self._settings.chunk_embed_following
+        return await self._repository.store(
+            db, prepared.video, prepared.chunks, prepared.vectors, following, prepared.sentences
+        )
 
     async def store_now(self, video_ids: Sequence[str], languages: Sequence[str]) -> dict[str, Outcome]:
         """Fetches, embeds and stores videos concurrently (INGEST_CONCURRENCY at once) in this call:
@@ -424,14 +425,7 @@ class VideoService:
                 await self._limits.reserve(client, videos=1)
         async with database.bulk_write_slot(), self._transaction() as db:
             if prepared is not None:
-                key = await self._repository.store(
-                    db,
-                    prepared.video,
-                    prepared.chunks,
-                    prepared.vectors,
-                    self._settings.chunk_embed_following,
-                    prepared.sentences,
-                )
+                key = await self._write(db, prepared)
             else:
                 assert stored is not None
                 key = stored.id

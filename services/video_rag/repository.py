@@ -281,9 +281,8 @@ class VideoRepository:
         sentences: "Sequence[tuple[int, NDArray[np.float32]]]" = (),
     ) -> uuid.UUID:
         """The video row and all its chunks (each embedded with the `following` windows after it) and
-        their sentences' vectors (write_chunks); the
-        key of the stored copy (another writer's, when it stored the same video first: then nothing is
-        written)."""
+        their sentences' vectors (write_chunks); the key of the stored copy (another writer's, when it
+        stored the same video first: then nothing is written)."""
         key = await self.insert_video(db, video)
         if key == video.id:
             await write_chunks(db, key, video.video_id, video.language_code, chunks, vectors, following, sentences)

@@ -237,9 +237,9 @@ WITH query AS (
     FROM candidates c, query
 )
 SELECT windows.mean, windows.std, sentences.mean AS sentence_mean, sentences.std AS sentence_std,
-       scored.id, scored.distance
+       scored.id, coalesce(scored.distance, sentences.mean) AS distance  -- no sentence vectors: the mean
 FROM windows CROSS JOIN sentences LEFT JOIN scored ON true
-ORDER BY scored.distance, scored.id
+ORDER BY 6, scored.id
 """  # noqa: S608 - the table names are constants; every value is a bound parameter
 
 
@@ -254,10 +254,10 @@ async def vector_rankings(
     `video_keys` (PGVectorStore reports the k best only); and the sentence leg: each of `candidates`
     (the windows the legs found) scored by its sentence nearest the query, best first, with that
     score's spread (a window without sentence vectors, stored before there were any, scores the mean:
-    neither better nor worse than usual). Spreads
-    over all the windows in a session of up to SPREAD_SAMPLE windows, over an even sample of about
-    that many in a larger one (a spread only scales its leg in score fusion; a sample of 240 puts it
-    within a few percent, and reads a fraction of the vectors)."""
+    neither better nor worse than usual). Spreads over all the windows in a session of up to
+    SPREAD_SAMPLE windows, over an even sample of about that many in a larger one (a spread only scales
+    its leg in score fusion; a sample of 240 puts it within a few percent, and reads a fraction of the
+    vectors)."""
     by_id = {window.id: window for window in candidates}
     parameters = {
         "vector": _vector_literal(query_vector),
@@ -268,10 +268,11 @@ async def vector_rankings(
     rows = (await db.execute(text(_VECTOR_LEGS), parameters)).all()
     first = rows[0]
     windows = Ranking(found, -float(first.mean or 0.0), float(first.std or 0.0), found[-1][1] if found else 0.0)
-    mean = -float(first.sentence_mean or 0.0)
-    scored = [(by_id[row.id], mean if row.distance is None else -float(row.distance)) for row in rows if row.id]
-    scored.sort(key=lambda found: -found[1])  # stable: equal scores keep the statement's order
-    return windows, Ranking(scored, mean, float(first.sentence_std or 0.0), scored[-1][1] if scored else 0.0)
+    scored = [(by_id[row.id], -float(row.distance or 0.0)) for row in rows if row.id]
+    sentences = Ranking(
+        scored, -float(first.sentence_mean or 0.0), float(first.sentence_std or 0.0), scored[-1][1] if scored else 0.0
+    )
+    return windows, sentences
 
 
 def _vector_literal(vector: Sequence[float]) -> str:

@@ -86,11 +86,18 @@ async def embed_query(embeddings: "Embeddings", text: str, dimensions: int) -> l
 
 async def _openai_vectors(embeddings: "OpenAIEmbeddings", texts: list[str]) -> "list[NDArray[np.float32]]":
     """One embeddings request, its vectors in input order (base64 asked for; floats accepted from
-    servers that ignore the format)."""
+    servers that ignore the format). The request is the one the SDK's `embeddings.create` sends, posted
+    through the same client (base URL, Azure deployment, key, retries, timeout) without `create`'s walk
+    of the input against the parameters' type hints: that costs about 50 µs of CPU a text, 60 ms for an
+    hour of video's windows and sentences, and changes nothing in a list of strings."""
+    import httpx
     import numpy as np
 
-    response = await embeddings.async_client.with_raw_response.create(
-        input=texts, **embeddings._invocation_params, encoding_format="base64"
+    response = await embeddings.async_client._client.post(
+        "/embeddings",
+        body={"input": texts, **embeddings._invocation_params, "encoding_format": "base64"},
+        cast_to=httpx.Response,
+        options={"security": {"bearer_auth": True}},  # as `create`'s: the API key, not an admin key
     )
     data = sorted(json.loads(response.content)["data"], key=lambda item: item["index"])
     return [

@@ -3,14 +3,15 @@ what is said from there on.
 
 The chunk table holds short windows of a few sentences each (chunking.py): a window is specific
 enough that its embedding tells one minute of a video from the next, and its start is the moment a
-citation opens. Three legs rank the session's windows — pgvector similarity through LangChain's
+citation opens. Two searches find the candidate windows: pgvector similarity through LangChain's
 PGVectorStore, and BM25 over the full-text index (any of the question's words, rare ones weighing
 most), both reading a window as what is said from its start on for a few windows (full text: as far
-as the moment's text goes); and, for the windows those two found, the similarity of the window's
-sentence nearest the question (one sentence that answers is diluted in a window's vector) — and the
-weighted sum of their standard scores merges them. The best windows, one
-per stretch of video, become moments; each moment's text runs on over the following windows for
-context.
+as the moment's text goes); they run at once, each on a connection of its own. Three legs then rank
+the candidates: full text, the window's own vector, and the similarity of the window's sentence
+nearest the question (one sentence that answers is diluted in a window's vector), both vector legs
+scoring every candidate exactly — and the weighted sum of their standard scores merges them. The best
+windows, one per stretch of video, become moments; each moment's text runs on over the following
+windows for context.
 """
 
 import asyncio
@@ -181,28 +182,37 @@ class Retriever:
         keys = [video.id for video in videos]
         fetch_k, context = max(s.retrieval_fetch_k, k), s.retrieval_context_seconds
         vectors = vectors if self._embeddings is not None else None
-        nearest = []
-        if self._embeddings is not None and vectors is not None:
+        config, ahead = query_language(videos), s.chunk_embed_following
+
+        async def nearest() -> list[list[tuple[Window, float]]]:
+            if self._embeddings is None or vectors is None:
+                return []
             with span("retrieval.vector", videos=len(keys)):
-                nearest = [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
+                return [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
+
+        async def words() -> list[Ranking]:
+            async with self._transaction() as db:
+                with span("retrieval.full_text", videos=len(keys)):
+                    return [
+                        await keyword_search(
+                            db, q, keys, fts_config=config, k=fetch_k, following=ahead, seconds=context
+                        )
+                        for q, _ in queries
+                    ]
+
+        # The vector and full-text legs at once, each on a connection of its own that it holds only
+        # while its statements run (so that requests waiting for a second connection never hold the
+        # pool's last ones).
+        found, keyword = await asyncio.gather(nearest(), words())
         # Each query's weight shared between the legs; full text alone has all of it.
         share = s.retrieval_vector_weight if vectors is not None else 0.0
-        rankings: list[tuple[float, Ranking]] = []
-        async with self._transaction() as db:  # one for the legs' statements and the moments' text
-            config, ahead = query_language(videos), s.chunk_embed_following
-            with span("retrieval.full_text", videos=len(keys)):
-                keyword = [
-                    await keyword_search(db, q, keys, fts_config=config, k=fetch_k, following=ahead, seconds=context)
-                    for q, _ in queries
-                ]
-            rankings += [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
-            # The sentence leg scores the windows the other two found, for any of the queries.
-            candidates = [
-                window for ranking in [*nearest, *(words.windows for words in keyword)] for window, _ in ranking
-            ]
-            for (_, weight), vector, found in zip(queries, vectors or [], nearest, strict=False):
+        rankings = [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
+        # Both vector legs score every window either search found, for any of the queries.
+        candidates = [window for ranking in [*found, *(each.windows for each in keyword)] for window, _ in ranking]
+        async with self._transaction() as db:  # one for the vector legs and the moments' text
+            for (_, weight), vector in zip(queries, vectors or [], strict=False):
                 with span("retrieval.vector_legs", videos=len(keys)):
-                    windows, sentences = await vector_rankings(db, vector, keys, found, candidates)
+                    windows, sentences = await vector_rankings(db, vector, keys, candidates)
                 # Where no video has sentence vectors (all stored before there were any), the
                 # windows' own vectors take the sentences' part.
                 part = SENTENCE_SHARE if sentences.std > 0 else 0.0

@@ -200,11 +200,11 @@ async def vector_search(
 # window of each video (a window's place is the number its id ends with), read by primary key.
 SPREAD_SAMPLE = 240
 
-# The two vector legs' spreads and the sentence leg's scores, in one statement (the query vector sent
-# once). The window leg (PGVectorStore's search) scores a window by minus the cosine distance of its
-# vector; the sentence leg by minus that of its sentence nearest the query. Each spread is measured on
-# the same sample of windows (a few thousand distances at most); the sentence leg scores the
-# candidates (the windows the other legs found), its sentences read by primary key.
+# The two vector legs over the candidates (the windows the searches found) with their spreads, in one
+# statement (the query vector sent once). The window leg scores a window by minus the cosine distance
+# of its vector (what PGVectorStore's search ranks by); the sentence leg by minus that of its sentence
+# nearest the query. Each spread is measured on the same sample of windows (a few thousand distances
+# at most); candidates and their sentences are read by primary key.
 _VECTOR_LEGS = f"""
 WITH query AS (
     SELECT CAST(:vector AS vector) AS v
@@ -230,34 +230,30 @@ WITH query AS (
     SELECT DISTINCT split_part(id, ':', 1)::uuid AS video_key, split_part(id, ':', 2)::int AS chunk_seq
     FROM unnest(CAST(:candidates AS text[])) AS id
 ), scored AS (
-    SELECT c.video_key::text || ':' || c.chunk_seq AS id, (
+    SELECT w.id, w.embedding <=> query.v AS window_distance, (
         SELECT min(s.embedding <=> query.v) FROM {SENTENCE_TABLE} s
         WHERE s.video_key = c.video_key AND s.chunk_seq = c.chunk_seq
     ) AS distance
-    FROM candidates c, query
+    FROM candidates c JOIN {CHUNK_TABLE} w ON w.id = c.video_key::text || ':' || c.chunk_seq, query
 )
-SELECT windows.mean, windows.std, sentences.mean AS sentence_mean, sentences.std AS sentence_std,
-       scored.id, coalesce(scored.distance, sentences.mean) AS distance  -- no sentence vectors: the mean
+SELECT windows.mean, windows.std, sentences.mean AS sentence_mean, sentences.std AS sentence_std, scored.id,
+       coalesce(scored.window_distance, windows.mean) AS window_distance,  -- no vector (full text alone): the mean
+       coalesce(scored.distance, sentences.mean) AS distance  -- no sentence vectors: the mean
 FROM windows CROSS JOIN sentences LEFT JOIN scored ON true
-ORDER BY 6, scored.id
 """  # noqa: S608 - the table names are constants; every value is a bound parameter
 
 
 async def vector_rankings(
-    db: AsyncSession,
-    query_vector: list[float],
-    video_keys: Sequence[uuid.UUID],
-    found: list[tuple[Window, float]],
-    candidates: Sequence[Window],
+    db: AsyncSession, query_vector: list[float], video_keys: Sequence[uuid.UUID], candidates: Sequence[Window]
 ) -> tuple[Ranking, Ranking]:
-    """The window leg: `vector_search`'s windows with the spread of that score over the windows of
-    `video_keys` (PGVectorStore reports the k best only); and the sentence leg: each of `candidates`
-    (the windows the legs found) scored by its sentence nearest the query, best first, with that
-    score's spread (a window without sentence vectors, stored before there were any, scores the mean:
-    neither better nor worse than usual). Spreads over all the windows in a session of up to
-    SPREAD_SAMPLE windows, over an even sample of about that many in a larger one (a spread only scales
-    its leg in score fusion; a sample of 240 puts it within a few percent, and reads a fraction of the
-    vectors)."""
+    """The two vector legs over `candidates` (the windows the legs found), each best first with the
+    spread of its score over the windows of `video_keys`: the window leg scores a window by its own
+    vector (what PGVectorStore's search ranks by), the sentence leg by its sentence nearest the query.
+    A window without a vector (its video stored without an embedding provider) or without sentence
+    vectors (stored before there were any) scores that leg's mean: neither better nor worse than
+    usual. Spreads over all the windows in a session of up to SPREAD_SAMPLE windows, over an even
+    sample of about that many in a larger one (a spread only scales its leg in score fusion; a sample
+    of 240 puts it within a few percent, and reads a fraction of the vectors)."""
     by_id = {window.id: window for window in candidates}
     parameters = {
         "vector": _vector_literal(query_vector),
@@ -265,14 +261,19 @@ async def vector_rankings(
         "sample": SPREAD_SAMPLE,
         "candidates": list(by_id),
     }
-    rows = (await db.execute(text(_VECTOR_LEGS), parameters)).all()
+    rows = [row for row in (await db.execute(text(_VECTOR_LEGS), parameters)).all()]
     first = rows[0]
-    windows = Ranking(found, -float(first.mean or 0.0), float(first.std or 0.0), found[-1][1] if found else 0.0)
-    scored = [(by_id[row.id], -float(row.distance or 0.0)) for row in rows if row.id]
-    sentences = Ranking(
-        scored, -float(first.sentence_mean or 0.0), float(first.sentence_std or 0.0), scored[-1][1] if scored else 0.0
-    )
-    return windows, sentences
+    legs = []
+    for column, mean, std in (
+        ("window_distance", first.mean, first.std),
+        ("distance", first.sentence_mean, first.sentence_std),
+    ):
+        scored = sorted(
+            ((by_id[row.id], -float(getattr(row, column) or 0.0)) for row in rows if row.id),
+            key=lambda pair: (-pair[1], pair[0].id),
+        )
+        legs.append(Ranking(scored, -float(mean or 0.0), float(std or 0.0), scored[-1][1] if scored else 0.0))
+    return legs[0], legs[1]
 
 
 def _vector_literal(vector: Sequence[float]) -> str:

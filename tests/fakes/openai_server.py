@@ -110,6 +110,7 @@ class FakeOpenAI:
         # (time.time()), and how it ended: "done" ([DONE] written), "error", "dropped" (the client closed
         # it first), or "open" still.
         self.streams: list[dict[str, Any]] = []
+        self.credentials: list[tuple[str | None, str | None]] = []  # per request: Authorization, api-key
 
     def calls(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body in self.requests if p == path]
@@ -118,6 +119,7 @@ class FakeOpenAI:
         body = json.loads(request.get_data() or b"{}")
         with self._lock:
             self.requests.append((request.path, body))
+            self.credentials.append((request.headers.get("Authorization"), request.headers.get("api-key")))
             failure = self.failures.pop(0) if self.failures else None
         if self.latency_seconds:
             time.sleep(self.latency_seconds)

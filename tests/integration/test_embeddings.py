@@ -36,6 +36,9 @@ async def test_each_vector_lands_in_its_texts_row_whatever_the_server_answers(
     (call,) = fake_openai.calls("/v1/embeddings")
     assert call["input"] == TEXTS and call["encoding_format"] == "base64"
     assert call["model"] == s.openai_embedding_model and call["dimensions"] == s.embedding_dimensions
+    endpoint = s.embedding_endpoint
+    assert endpoint is not None and endpoint.key is not None
+    assert fake_openai.credentials == [(f"Bearer {endpoint.key.get_secret_value()}", None)]
 
 
 async def test_texts_go_in_batches_of_the_configured_size(fake_openai: FakeOpenAI, settings) -> None:
@@ -63,6 +66,7 @@ async def test_azure_openai_deployment_gets_the_same_request(fake_openai: FakeOp
     (call,) = fake_openai.calls("/openai/deployments/embed-prod/embeddings")
     assert call["input"] == TEXTS and call["dimensions"] == s.embedding_dimensions
     assert not fake_openai.calls("/v1/embeddings")
+    assert fake_openai.credentials == [(None, "azure-test-key")]
 
 
 async def test_other_langchain_embeddings_answer_through_their_own_interface() -> None:

@@ -70,7 +70,7 @@ async def test_the_vector_leg_reports_how_similar_the_session_s_windows_are_on_a
             )
         ]
         query = [float(x) for x in stored[1] + 0.5 * stored[2]]
-        ranking, _ = await vector_rankings(db, query, [key], [], [])
+        ranking, _ = await vector_rankings(db, query, [key], [])
 
     q = np.array(query)
     similarities = [q @ v / np.linalg.norm(q) / np.linalg.norm(v) for v in stored]  # minus the cosine distance
@@ -103,7 +103,7 @@ async def test_the_vector_leg_measures_its_spread_on_an_even_sample_of_a_large_s
             )
         ]
         query = [float(x) for x in stored[0] + stored[7]]
-        ranking, _ = await vector_rankings(db, query, [key], [], [])
+        ranking, _ = await vector_rankings(db, query, [key], [])
 
     q = np.array(query)
     similarities = [q @ v / np.linalg.norm(q) / np.linalg.norm(v) for v in stored]
@@ -140,7 +140,7 @@ async def test_the_sentence_leg_scores_each_window_found_by_its_sentence_nearest
         ).all()
         query = [float(x) for x in fake_embedding(question, 1536)]
         (every,) = await windows_within(db, [(key, 0, 1000)])
-        _, ranking = await vector_rankings(db, query, [key], [], every[:3])  # the first three windows found
+        by_window, ranking = await vector_rankings(db, query, [key], every[:3])  # the first three windows found
         windows = await vector_search_by_sql(db, query, key)
 
     q = np.array(query)
@@ -156,6 +156,20 @@ async def test_the_sentence_leg_scores_each_window_found_by_its_sentence_nearest
     assert ranking.mean == pytest.approx(np.mean(list(best.values())) - 1, abs=1e-6)
     assert ranking.std == pytest.approx(np.std(list(best.values())), abs=1e-6)
     assert ranking.floor == ranking.windows[-1][1]
+    # The window leg scores the same windows by their own vectors, exactly (none at another's score).
+    window_vectors = await stored_vectors(key)
+    own = {seq: float(q @ v / np.linalg.norm(q) / np.linalg.norm(v)) - 1 for seq, v in window_vectors.items()}
+    assert [int(window.id.split(":")[1]) for window, _ in by_window.windows] == sorted(
+        [0, 1, 2], key=lambda seq: -own[seq]
+    )
+    assert [score for _, score in by_window.windows] == pytest.approx(sorted([own[0], own[1], own[2]])[::-1], abs=1e-6)
+
+
+async def stored_vectors(key: uuid.UUID) -> dict[int, "np.ndarray"]:
+    """The video's window vectors by their place in the video."""
+    async with transaction() as db:
+        rows = await db.execute(text("SELECT id, embedding::text FROM video_chunk WHERE video_key = :k"), {"k": key})
+        return {int(i.split(":")[1]): np.array(json.loads(vector)) for i, vector in rows}
 
 
 async def vector_search_by_sql(db: AsyncSession, query: list[float], key: uuid.UUID) -> list[int]:
@@ -182,7 +196,7 @@ async def test_a_window_without_sentence_vectors_counts_as_average_in_the_senten
         await db.execute(text("DELETE FROM video_sentence WHERE video_key = :k"), {"k": older})
         (new_windows, old_windows) = await windows_within(db, [(newer, 0, 1000), (older, 0, 1000)])
         query = [float(x) for x in fake_embedding("cats purr", 1536)]
-        _, ranking = await vector_rankings(db, query, [newer, older], [], [*old_windows, *new_windows])
+        _, ranking = await vector_rankings(db, query, [newer, older], [*old_windows, *new_windows])
         rows = await db.execute(
             text(
                 "SELECT min(embedding <=> CAST(:q AS vector)) FROM video_sentence"

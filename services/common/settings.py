@@ -119,7 +119,7 @@ class Settings(BaseSettings):
 
     # --- chat -----------------------------------------------------------------------------
     retrieval_top_k: int = Field(6, ge=1, le=50)
-    retrieval_fetch_k: int = Field(100, ge=1, le=500)
+    retrieval_fetch_k: int = Field(20, ge=1, le=500)
     retrieval_vector_weight: float = Field(0.7, ge=0, le=1)
     retrieval_context_seconds: float = Field(60, ge=0, le=600)
     chat_history_turns: int = Field(6, ge=0, le=50)

@@ -6,11 +6,10 @@ enough that its embedding tells one minute of a video from the next, and its sta
 citation opens. Two searches find the candidate windows: pgvector similarity through LangChain's
 PGVectorStore, and BM25 over the full-text index (any of the question's words, rare ones weighing
 most), both reading a window as what is said from its start on for a few windows (full text: as far
-as the moment's text goes); they run at once, each on a connection of its own. Three legs then rank
-the candidates: full text, the window's own vector, and the similarity of the window's sentence
-nearest the question (one sentence that answers is diluted in a window's vector), both vector legs
-scoring every candidate exactly — and the weighted sum of their standard scores merges them. The best
-windows, one per stretch of video, become moments; each moment's text runs on over the following
+as the moment's text goes). Three legs then score every candidate: full text, the window's own
+vector, and the similarity of the window's sentence nearest the question (one sentence that answers
+is diluted in a window's vector) — and the weighted sum of their standard scores merges them. The
+best windows, one per stretch of video, become moments; each moment's text runs on over the following
 windows for context.
 """
 
@@ -182,34 +181,26 @@ class Retriever:
         keys = [video.id for video in videos]
         fetch_k, context = max(s.retrieval_fetch_k, k), s.retrieval_context_seconds
         vectors = vectors if self._embeddings is not None else None
-        config, ahead = query_language(videos), s.chunk_embed_following
-
-        async def nearest() -> list[list[tuple[Window, float]]]:
-            if self._embeddings is None or vectors is None:
-                return []
+        found: list[list[tuple[Window, float]]] = []
+        if self._embeddings is not None and vectors is not None:
             with span("retrieval.vector", videos=len(keys)):
-                return [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
-
-        async def words() -> list[Ranking]:
-            async with self._transaction() as db:
-                with span("retrieval.full_text", videos=len(keys)):
-                    return [
-                        await keyword_search(
-                            db, q, keys, fts_config=config, k=fetch_k, following=ahead, seconds=context
-                        )
-                        for q, _ in queries
-                    ]
-
-        # The vector and full-text legs at once, each on a connection of its own that it holds only
-        # while its statements run (so that requests waiting for a second connection never hold the
-        # pool's last ones).
-        found, keyword = await asyncio.gather(nearest(), words())
+                found = [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
+        nearest = [window for listed in found for window, _ in listed]
         # Each query's weight shared between the legs; full text alone has all of it.
         share = s.retrieval_vector_weight if vectors is not None else 0.0
-        rankings = [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
-        # Both vector legs score every window either search found, for any of the queries.
-        candidates = [window for ranking in [*found, *(each.windows for each in keyword)] for window, _ in ranking]
-        async with self._transaction() as db:  # one for the vector legs and the moments' text
+        async with self._transaction() as db:  # one for the other legs' statements and the moments' text
+            config, ahead = query_language(videos), s.chunk_embed_following
+            with span("retrieval.full_text", videos=len(keys)):
+                # Full text scores the vector search's windows too, whatever their rank there.
+                keyword = [
+                    await keyword_search(
+                        db, q, keys, fts_config=config, k=fetch_k, following=ahead, seconds=context, also=nearest
+                    )
+                    for q, _ in queries
+                ]
+            rankings = [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
+            # Both vector legs score every window either search found, for any of the queries.
+            candidates = [window for ranking in [*found, *(each.windows for each in keyword)] for window, _ in ranking]
             for (_, weight), vector in zip(queries, vectors or [], strict=False):
                 with span("retrieval.vector_legs", videos=len(keys)):
                     windows, sentences = await vector_rankings(db, vector, keys, candidates)

@@ -293,7 +293,8 @@ def _vector_literal(vector: Sequence[float]) -> str:
 # common words would dominate. Only the matching windows and the spans they are part of are read: the
 # session's span count and average span length come from its video rows (chunk_count, span_words).
 # The scores' sum and sum of squares over the matching spans give their spread over the session (a
-# span matching nothing scores 0).
+# span matching nothing scores 0). Besides the k best, the windows named in `:also` are listed with their
+# scores, wherever they rank.
 _KEYWORD_SEARCH = f"""
 WITH q AS (
     SELECT plainto_tsquery(CAST(:config AS regconfig), :question)::text AS text
@@ -326,12 +327,15 @@ WITH q AS (
     ) AS score
     FROM counts c JOIN df USING (term), stats s
     GROUP BY c.id
+), ranked AS (
+    SELECT id, score, row_number() OVER (ORDER BY score DESC, id) AS place,
+           sum(score) OVER () AS total, sum(score * score) OVER () AS squares
+    FROM scored
 ), best AS (
-    SELECT id, score, sum(score) OVER () AS total, sum(score * score) OVER () AS squares
-    FROM scored ORDER BY score DESC, id LIMIT :k
+    SELECT * FROM ranked WHERE place <= :k OR id = ANY(CAST(:also AS text[]))
 )
 SELECT w.id, w.video_key, w.video_id, w.start_seconds, w.end_seconds, w.content, best.score,
-       best.total, best.squares, stats.n
+       best.place, best.total, best.squares, stats.n
 FROM best JOIN {CHUNK_TABLE} w USING (id), stats
 ORDER BY best.score DESC, w.id
 """  # noqa: S608 - the table name is a constant; every value is a bound parameter
@@ -346,20 +350,25 @@ async def keyword_search(
     k: int,
     following: int,
     seconds: float,
+    also: Sequence[Window] = (),
 ) -> Ranking:
     """The k windows of `video_keys` whose spans (each with at most `following` windows after it, those
-    starting within `seconds` of it) best match the question's words (BM25), best first."""
-    span = {"following": following, "seconds": seconds}
+    starting within `seconds` of it) best match the question's words (BM25), best first; and each of
+    `also` (the vector search's windows) with its own score, 0 where it matches none of the words."""
+    span = {"following": following, "seconds": seconds, "also": [window.id for window in also]}
     parameters = {"config": fts_config, "question": question, "keys": list(video_keys), "k": k} | span
     rows = (await db.execute(text(_KEYWORD_SEARCH), parameters | {"k1": 1.2, "b": 0.75})).all()
+    listed = {row.id for row in rows}
+    unmatched = [(window, 0.0) for window in {window.id: window for window in also}.values() if window.id not in listed]
     if not rows:
-        return Ranking([])
+        return Ranking(unmatched)
     n, total, squares = float(rows[0].n), float(rows[0].total), float(rows[0].squares)
     mean = total / n
     windows = [(Window(*row[:6]), float(row.score)) for row in rows]
-    # A window left out scored less than the last one listed, or nothing when every match is listed.
-    floor = windows[-1][1] if len(rows) == k else 0.0
-    return Ranking(windows, mean, max(squares / n - mean * mean, 0.0) ** 0.5, floor)
+    # A window left out scored less than the k-th, or nothing when every match is listed.
+    top = [score for (_, score), row in zip(windows, rows, strict=True) if row.place <= k]
+    floor = top[-1] if len(top) == k else 0.0
+    return Ranking(windows + unmatched, mean, max(squares / n - mean * mean, 0.0) ** 0.5, floor)
 
 
 async def windows_within(db: AsyncSession, spans: Sequence[tuple[uuid.UUID, float, float]]) -> list[list[Window]]:

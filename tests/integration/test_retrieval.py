@@ -57,6 +57,28 @@ async def test_full_text_finds_a_window_by_the_words_said_in_the_windows_after_i
     assert spans.floor == 0.0
 
 
+async def test_full_text_scores_the_vector_search_s_windows_too_whatever_their_rank(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    """Past the k best, a window the vector search found keeps its own score (not the k-th's), and one
+    matching none of the words scores 0; the spread stays that of every match."""
+    word = "quokka" + secrets.token_hex(3)
+    texts = [f"{word} {word} {word}", f"{word} {word}", f"{word} and others", "nothing here", "nor here"]
+    key = await video_key((await upload(client, session_id, "Ranks", *texts))["video_id"])
+    async with transaction() as db:
+        (every,) = await windows_within(db, [(key, 0, 1000)])
+        alone = await keyword_search(db, word, [key], fts_config="english", k=1, following=0, seconds=60)
+        both = await keyword_search(
+            db, word, [key], fts_config="english", k=1, following=0, seconds=60, also=[every[2], every[3]]
+        )
+
+    scores = {w.start_seconds: score for w, score in both.windows}
+    assert [w.start_seconds for w, _ in alone.windows] == [0]
+    assert [w.start_seconds for w, _ in both.windows] == [0, 130, 195]  # the best, then the two asked for
+    assert 0 < scores[130] < alone.floor == scores[0] and scores[195] == 0.0
+    assert (both.mean, both.std, both.floor) == (alone.mean, alone.std, alone.floor)
+
+
 async def test_the_vector_leg_reports_how_similar_the_session_s_windows_are_on_average(
     client: httpx.AsyncClient, session_id: str
 ) -> None:

@@ -38,6 +38,7 @@ from services.video_rag.vector_store import (
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,33 @@ def _moment(window: Window, score: float, following: Sequence[Window]) -> Moment
     )
 
 
+async def full_text(
+    db: "AsyncSession",
+    questions: Sequence[str],
+    keys: Sequence[uuid.UUID],
+    nearest: Sequence[Window],
+    *,
+    fts_config: str,
+    k: int,
+    following: int,
+    seconds: float,
+) -> list[Ranking]:
+    """The full-text leg of each question: its k best windows, and the vector search's (`nearest`) with
+    their own scores wherever they rank. With several questions (a follow-up and what it follows), each
+    also scores the windows the others' full text found."""
+
+    async def search(question: str, also: Sequence[Window]) -> Ranking:
+        return await keyword_search(
+            db, question, keys, fts_config=fts_config, k=k, following=following, seconds=seconds, also=also
+        )
+
+    rankings = [await search(question, nearest) for question in questions]
+    if len(rankings) > 1:
+        found = {window.id: window for ranking in rankings for window, _ in ranking.windows}
+        rankings = [await search(question, list(found.values())) for question in questions]
+    return rankings
+
+
 class Retriever:
     def __init__(self, embeddings: "Embeddings | None", transaction: Transaction, settings: Settings) -> None:
         """Without embeddings (no provider configured), full text alone ranks the windows."""
@@ -191,13 +219,16 @@ class Retriever:
         async with self._transaction() as db:  # one for the other legs' statements and the moments' text
             config, ahead = query_language(videos), s.chunk_embed_following
             with span("retrieval.full_text", videos=len(keys)):
-                # Full text scores the vector search's windows too, whatever their rank there.
-                keyword = [
-                    await keyword_search(
-                        db, q, keys, fts_config=config, k=fetch_k, following=ahead, seconds=context, also=nearest
-                    )
-                    for q, _ in queries
-                ]
+                keyword = await full_text(
+                    db,
+                    [q for q, _ in queries],
+                    keys,
+                    nearest,
+                    fts_config=config,
+                    k=fetch_k,
+                    following=ahead,
+                    seconds=context,
+                )
             rankings = [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
             # Both vector legs score every window either search found, for any of the queries.
             candidates = [window for ranking in [*found, *(each.windows for each in keyword)] for window, _ in ranking]

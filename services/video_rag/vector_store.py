@@ -162,8 +162,9 @@ async def _store(embeddings: "Embeddings") -> Any:
 class Ranking:
     """What one leg of retrieval found: its best windows with their scores (higher is better), best
     first, and how its scores spread over all the session's windows (their mean and standard
-    deviation), so that legs whose scores mean different things can be added up. `floor` is the
-    most a window left out of `windows` can score."""
+    deviation), so that legs whose scores mean different things can be added up. `floor` is what
+    score fusion counts a window left out of `windows` at: the last one's score where the leg lists
+    its best (none left out scores more), 0 where it lists every window that scores."""
 
     windows: list[tuple[Window, float]]
     mean: float = 0.0
@@ -193,6 +194,7 @@ async def vector_search(
             -float(distance),
         )
         for document, distance in results
+        if distance is not None  # a window stored without a vector (no embedding provider then)
     ]
 
 
@@ -246,7 +248,7 @@ FROM windows CROSS JOIN sentences LEFT JOIN scored ON true
 async def vector_rankings(
     db: AsyncSession, query_vector: list[float], video_keys: Sequence[uuid.UUID], candidates: Sequence[Window]
 ) -> tuple[Ranking, Ranking]:
-    """The two vector legs over `candidates` (the windows the legs found), each best first with the
+    """The two vector legs over `candidates` (the windows the searches found), each best first with the
     spread of its score over the windows of `video_keys`: the window leg scores a window by its own
     vector (what PGVectorStore's search ranks by), the sentence leg by its sentence nearest the query.
     A window without a vector (its video stored without an embedding provider) or without sentence
@@ -261,7 +263,7 @@ async def vector_rankings(
         "sample": SPREAD_SAMPLE,
         "candidates": list(by_id),
     }
-    rows = [row for row in (await db.execute(text(_VECTOR_LEGS), parameters)).all()]
+    rows = (await db.execute(text(_VECTOR_LEGS), parameters)).all()
     first = rows[0]
     legs = []
     for column, mean, std in (

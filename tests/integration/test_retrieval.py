@@ -13,7 +13,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.database import transaction
-from services.video_rag.vector_store import SPREAD_SAMPLE, keyword_search, vector_rankings, windows_within
+from services.common.settings import get_settings
+from services.video_rag.embeddings import get_embeddings
+from services.video_rag.retrieval import full_text
+from services.video_rag.vector_store import (
+    SPREAD_SAMPLE,
+    keyword_search,
+    vector_rankings,
+    vector_search,
+    windows_within,
+)
 from tests.fakes.openai_server import fake_embedding
 from tests.functional.test_chat_api import upload
 
@@ -77,6 +86,53 @@ async def test_full_text_scores_the_vector_search_s_windows_too_whatever_their_r
     assert [w.start_seconds for w, _ in both.windows] == [0, 130, 195]  # the best, then the two asked for
     assert 0 < scores[130] < alone.floor == scores[0] and scores[195] == 0.0
     assert (both.mean, both.std, both.floor) == (alone.mean, alone.std, alone.floor)
+
+
+async def test_with_a_follow_up_each_question_s_full_text_scores_the_windows_the_other_found(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    """A window only the previous question's words match scores 0 for the follow-up's (not the k-th's)."""
+    old, new = "quokka" + secrets.token_hex(3), "wombat" + secrets.token_hex(3)
+    texts = [f"{new} {new} {new}", f"{new} {new}", f"{new} here", f"the {old} again", "nothing"]
+    key = await video_key((await upload(client, session_id, "Follow-up", *texts))["video_id"])
+    async with transaction() as db:
+        follow_up, previous = await full_text(
+            db, [new, old], [key], [], fts_config="english", k=2, following=0, seconds=60
+        )
+        (alone,) = await full_text(db, [new], [key], [], fts_config="english", k=2, following=0, seconds=60)
+
+    scores = {w.start_seconds: score for w, score in follow_up.windows}
+    assert [w.start_seconds for w, _ in alone.windows] == [0, 65]
+    assert scores[195] == 0.0 and follow_up.floor == alone.floor > 0  # the window of `old`, at 0
+    assert {w.start_seconds: score for w, score in previous.windows} == {
+        195: pytest.approx(previous.windows[0][1]),
+        0: 0.0,
+        65: 0.0,
+    }
+
+
+async def test_a_window_stored_without_a_vector_is_left_to_the_other_legs(
+    client: httpx.AsyncClient, session_id: str
+) -> None:
+    """A video stored while no embedding provider was configured has no vectors: the vector search
+    skips its windows, and the window leg scores them at its mean."""
+    embedded = await video_key((await upload(client, session_id, "New", "Cats purr.", "Dogs bark."))["video_id"])
+    bare = await video_key((await upload(client, session_id, "Old", "Cows moo.", "Hens cluck."))["video_id"])
+    query = [float(x) for x in fake_embedding("cats purr", 1536)]
+    async with transaction() as db:
+        await db.execute(text("UPDATE video_chunk SET embedding = NULL WHERE video_key = :k"), {"k": bare})
+        await db.execute(text("DELETE FROM video_sentence WHERE video_key = :k"), {"k": bare})
+    found = await vector_search(get_embeddings(get_settings()), query, [embedded, bare], 20)  # type: ignore[arg-type]
+    async with transaction() as db:
+        (old_windows,) = await windows_within(db, [(bare, 0, 1000)])
+        windows, _ = await vector_rankings(db, query, [embedded, bare], [*(w for w, _ in found), *old_windows])
+
+    assert {window.video_key for window, _ in found} == {embedded} and len(found) == 2
+    scores: dict[uuid.UUID, list[float]] = {window.video_key: [] for window, _ in windows.windows}
+    for window, score in windows.windows:
+        scores[window.video_key].append(score)
+    assert scores[bare] == pytest.approx([windows.mean] * 2) and windows.std > 0
+    assert sorted(scores[embedded], reverse=True) == pytest.approx([score for _, score in found], abs=1e-6)
 
 
 async def test_the_vector_leg_reports_how_similar_the_session_s_windows_are_on_average(

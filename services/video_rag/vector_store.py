@@ -207,7 +207,8 @@ SPREAD_SAMPLE = 240
 # of its vector (what PGVectorStore's search ranks by); the sentence leg by minus that of its sentence
 # nearest the query. Each spread is measured on the same sample of windows (a few thousand distances
 # at most); candidates and their sentences are read by primary key.
-_VECTOR_LEGS = f"""
+# (This statement and the full-text one are made once: building a statement parses it for its parameters.)
+_VECTOR_LEGS = text(f"""
 WITH query AS (
     SELECT CAST(:vector AS vector) AS v
 ), step AS (
@@ -242,7 +243,7 @@ SELECT windows.mean, windows.std, sentences.mean AS sentence_mean, sentences.std
        coalesce(scored.window_distance, windows.mean) AS window_distance,  -- no vector (full text alone): the mean
        coalesce(scored.distance, sentences.mean) AS distance  -- no sentence vectors: the mean
 FROM windows CROSS JOIN sentences LEFT JOIN scored ON true
-"""  # noqa: S608 - the table names are constants; every value is a bound parameter
+""")  # noqa: S608 - the table names are constants; every value is a bound parameter
 
 
 async def vector_rankings(
@@ -263,7 +264,7 @@ async def vector_rankings(
         "sample": SPREAD_SAMPLE,
         "candidates": list(by_id),
     }
-    rows = (await db.execute(text(_VECTOR_LEGS), parameters)).all()
+    rows = (await db.execute(_VECTOR_LEGS, parameters)).all()
     first = rows[0]
     legs = []
     for column, mean, std in (
@@ -297,7 +298,7 @@ def _vector_literal(vector: Sequence[float]) -> str:
 # The scores' sum and sum of squares over the matching spans give their spread over the session (a
 # span matching nothing scores 0). Besides the k best, the windows named in `:also` are listed with their
 # scores, wherever they rank.
-_KEYWORD_SEARCH = f"""
+_KEYWORD_SEARCH = text(f"""
 WITH q AS (
     SELECT plainto_tsquery(CAST(:config AS regconfig), :question)::text AS text
 ), terms AS (
@@ -340,7 +341,7 @@ SELECT w.id, w.video_key, w.video_id, w.start_seconds, w.end_seconds, w.content,
        best.place, best.total, best.squares, stats.n
 FROM best JOIN {CHUNK_TABLE} w USING (id), stats
 ORDER BY best.score DESC, w.id
-"""  # noqa: S608 - the table name is a constant; every value is a bound parameter
+""")  # noqa: S608 - the table name is a constant; every value is a bound parameter
 
 
 async def keyword_search(
@@ -359,7 +360,7 @@ async def keyword_search(
     `also` (the vector search's windows) with its own score, 0 where it matches none of the words."""
     span = {"following": following, "seconds": seconds, "also": [window.id for window in also]}
     parameters = {"config": fts_config, "question": question, "keys": list(video_keys), "k": k} | span
-    rows = (await db.execute(text(_KEYWORD_SEARCH), parameters | {"k1": 1.2, "b": 0.75})).all()
+    rows = (await db.execute(_KEYWORD_SEARCH, parameters | {"k1": 1.2, "b": 0.75})).all()
     listed = {row.id for row in rows}
     unmatched = [(window, 0.0) for window in {window.id: window for window in also}.values() if window.id not in listed]
     if not rows:

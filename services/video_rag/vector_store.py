@@ -229,15 +229,13 @@ WITH query AS (
     FROM sampled, query
 ), sentences AS (
     SELECT avg(distance) AS mean, stddev_pop(distance) AS std FROM sampled_sentences
-), candidates AS (
-    SELECT DISTINCT split_part(id, ':', 1)::uuid AS video_key, split_part(id, ':', 2)::int AS chunk_seq
-    FROM unnest(CAST(:candidates AS text[])) AS id
 ), scored AS (
     SELECT w.id, w.embedding <=> query.v AS window_distance, (
         SELECT min(s.embedding <=> query.v) FROM {SENTENCE_TABLE} s
-        WHERE s.video_key = c.video_key AND s.chunk_seq = c.chunk_seq
+        WHERE s.video_key = w.video_key AND s.chunk_seq = split_part(w.id, ':', 2)::int
     ) AS distance
-    FROM candidates c JOIN {CHUNK_TABLE} w ON w.id = c.video_key::text || ':' || c.chunk_seq, query
+    FROM {CHUNK_TABLE} w, query
+    WHERE w.id = ANY(CAST(:candidates AS text[]))
 )
 SELECT windows.mean, windows.std, sentences.mean AS sentence_mean, sentences.std AS sentence_std, scored.id,
        coalesce(scored.window_distance, windows.mean) AS window_distance,  -- no vector (full text alone): the mean

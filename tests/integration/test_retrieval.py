@@ -140,13 +140,9 @@ async def test_the_vector_leg_reports_how_similar_the_session_s_windows_are_on_a
 ) -> None:
     texts = ["apples grow on trees", "the sea is salty", "rockets fly to the moon", "bread rises in the oven"]
     key = await video_key((await upload(client, session_id, "Things", *texts))["video_id"])
+    vectors = await stored_vectors(key)
+    stored = [vectors[seq] for seq in sorted(vectors)]
     async with transaction() as db:
-        stored = [
-            np.array(vector.strip("[]").split(","), dtype=float)
-            for (vector,) in await db.execute(
-                text("SELECT embedding::text FROM video_chunk WHERE video_key = :k"), {"k": key}
-            )
-        ]
         query = [float(x) for x in stored[1] + 0.5 * stored[2]]
         ranking, _ = await vector_rankings(db, query, [key], [])
 
@@ -173,13 +169,9 @@ async def test_the_vector_leg_measures_its_spread_on_an_even_sample_of_a_large_s
     )
     assert response.status_code == 201, response.text
     key = await video_key(response.json()["video"]["video_id"])
+    vectors = await stored_vectors(key)
+    stored = [vectors[seq] for seq in sorted(vectors)]
     async with transaction() as db:
-        stored = [
-            np.array(vector.strip("[]").split(","), dtype=float)
-            for (vector,) in await db.execute(
-                text("SELECT embedding::text FROM video_chunk WHERE video_key = :k"), {"k": key}
-            )
-        ]
         query = [float(x) for x in stored[0] + stored[7]]
         ranking, _ = await vector_rankings(db, query, [key], [])
 

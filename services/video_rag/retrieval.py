@@ -9,8 +9,8 @@ most), both reading a window as what is said from its start on for a few windows
 as the moment's text goes). Three legs then score every candidate: full text, the window's own
 vector, and the similarity of the window's sentence nearest the question (one sentence that answers
 is diluted in a window's vector) — and the weighted sum of their standard scores merges them. The
-best windows, one per stretch of video, become moments; each moment's text runs on over the following
-windows for context.
+best windows, no two of a video within a minute of each other (RETRIEVAL_CONTEXT_SECONDS), become
+moments; each moment's text runs on over the following windows for that minute.
 """
 
 import asyncio
@@ -90,32 +90,20 @@ def fuse(rankings: Sequence[tuple[float, Ranking]], tiebreak: Ranking | None = N
 def distinct_moments(
     fused: Sequence[tuple[Window, float]], k: int, context_seconds: float
 ) -> list[tuple[Window, float]]:
-    """The k best windows, skipping a window that starts within the context of a better one of the
-    same video (its text is already there)."""
+    """The k best windows, skipping a window that starts within `context_seconds` of a better one of
+    the same video, before or after it: its text is already there, or it is found for the better one's
+    words (a window is read with the windows after it). So the moments of a video are at least that
+    far apart, and none's text runs into another's."""
     chosen: list[tuple[Window, float]] = []
     for window, score in fused:
         if len(chosen) == k:
             break
         if not any(
-            other.video_key == window.video_key
-            and other.start_seconds <= window.start_seconds < other.start_seconds + context_seconds
+            other.video_key == window.video_key and abs(other.start_seconds - window.start_seconds) < context_seconds
             for other, _ in chosen
         ):
             chosen.append((window, score))
     return chosen
-
-
-def context_spans(moments: Sequence[Window], context_seconds: float) -> list[tuple[uuid.UUID, float, float]]:
-    """For each moment: its video and the stretch its text covers, from its start for
-    `context_seconds`, stopping where another moment of the same video starts."""
-    spans = []
-    for moment in moments:
-        end = moment.start_seconds + context_seconds
-        for other in moments:
-            if other.video_key == moment.video_key and moment.start_seconds < other.start_seconds < end:
-                end = other.start_seconds
-        spans.append((moment.video_key, moment.start_seconds, max(end, moment.start_seconds + 1e-6)))
-    return spans
 
 
 def query_language(videos: Sequence[Video]) -> str:
@@ -241,7 +229,8 @@ class Retriever:
                 rankings += [(weight * share * (1 - part), windows), (weight * share * part, sentences)]
             fused = fuse(rankings, tiebreak=keyword[0])
             best = distinct_moments(fused, k, context)
-            texts = await windows_within(db, context_spans([window for window, _ in best], context))
+            spans = [(window.video_key, window.start_seconds, window.start_seconds + context) for window, _ in best]
+            texts = await windows_within(db, spans)
         return [_moment(window, score, following) for (window, score), following in zip(best, texts, strict=True)]
 
     async def _embed(self, queries: list[str]) -> list[list[float]]:

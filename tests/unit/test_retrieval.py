@@ -1,4 +1,4 @@
-"""The pure logic of retrieval: score fusion, one moment per stretch of video, and its context."""
+"""The pure logic of retrieval: score fusion, moments a context apart, and extractive answers."""
 
 import uuid
 
@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.video_rag.rag import Passage, best_sentences, extractive_answer, sentences
-from services.video_rag.retrieval import context_spans, distinct_moments, fuse
+from services.video_rag.retrieval import distinct_moments, fuse
 from services.video_rag.vector_store import Ranking, Window
 
 A, B = uuid.UUID(int=1), uuid.UUID(int=2)
@@ -51,33 +51,45 @@ def test_fusion_weighs_each_leg_skips_one_without_spread_and_breaks_ties_by_the_
     assert [w.id for w, _ in tied] == [w2.id, w1.id]
 
 
-def test_a_window_inside_the_context_of_a_better_one_is_not_another_moment() -> None:
-    best, inside, other_video, later = window(A, 100), window(A, 140), window(B, 120), window(A, 160)
-    fused = [(best, 4.0), (inside, 3.0), (other_video, 2.0), (later, 1.0)]
+def test_a_window_within_the_context_of_a_better_one_either_side_is_not_another_moment() -> None:
+    best, inside, just_before, later, earlier = (
+        window(A, 100),
+        window(A, 140),
+        window(A, 80),
+        window(A, 160),
+        window(A, 40),
+    )
+    other_video = window(B, 120)
+    fused = [(best, 5.0), (inside, 4.0), (just_before, 3.5), (other_video, 3.0), (later, 2.0), (earlier, 1.0)]
 
     chosen = distinct_moments(fused, k=3, context_seconds=60)
+    everything = distinct_moments(fused, k=10, context_seconds=60)
 
+    # `just_before` is read with the windows after it: it is found for `best`'s words.
     assert [w.id for w, _ in chosen] == [best.id, other_video.id, later.id]
-
-
-def test_a_moment_s_context_stops_where_another_moment_of_its_video_starts() -> None:
-    spans = context_spans([window(A, 100), window(A, 130), window(B, 110)], context_seconds=60)
-
-    assert spans == [(A, 100, 130), (A, 130, 190), (B, 110, 170)]
+    assert [w.id for w, _ in everything] == [best.id, other_video.id, later.id, earlier.id]
 
 
 @given(st.lists(st.tuples(st.sampled_from([A, B]), st.integers(0, 50)), unique=True, max_size=30), st.integers(1, 10))
-def test_moments_are_at_most_k_and_never_inside_each_other(starts: list[tuple[uuid.UUID, int]], k: int) -> None:
+def test_moments_are_at_most_k_and_a_context_apart(starts: list[tuple[uuid.UUID, int]], k: int) -> None:
     fused = [(window(key, start * 10.0), 1.0 / (i + 1)) for i, (key, start) in enumerate(starts)]
 
     chosen = [w for w, _ in distinct_moments(fused, k, context_seconds=60)]
+    chosen_all = distinct_moments(fused, len(fused), 60)
 
-    assert len(chosen) == min(k, len(chosen_all := distinct_moments(fused, len(fused), 60)))
+    assert len(chosen) == min(k, len(chosen_all))
     for i, better in enumerate(chosen):
         for worse in chosen[i + 1 :]:
-            inside = better.start_seconds <= worse.start_seconds < better.start_seconds + 60
-            assert not (worse.video_key == better.video_key and inside)
+            near = abs(better.start_seconds - worse.start_seconds) < 60
+            assert not (worse.video_key == better.video_key and near)
     assert [w for w, _ in chosen_all[: len(chosen)]] == chosen
+    # Every window left out is near a moment of its video.
+    kept = [w for w, _ in chosen_all]
+    for left_out, _ in fused:
+        if left_out not in kept:
+            assert any(
+                w.video_key == left_out.video_key and abs(w.start_seconds - left_out.start_seconds) < 60 for w in kept
+            )
 
 
 def passage(index: int, parts: list[tuple[float, float, str]]) -> Passage:

@@ -303,7 +303,7 @@ WITH q AS (
     SELECT DISTINCT term, CAST(term AS tsquery) AS query
     FROM q, unnest(string_to_array(q.text, ' & ')) AS term
 ), stats AS (
-    SELECT greatest(sum(chunk_count), 1) AS n,
+    SELECT greatest(sum(chunk_count), 1)::float8 AS n,  -- float8: ln() of a numeric is a hundred times slower
            greatest(coalesce(sum(span_words), 0)::float8 / greatest(sum(chunk_count), 1), 1) AS avg_length
     FROM video WHERE id = ANY(:keys)
 ), matched AS (
@@ -320,7 +320,7 @@ WITH q AS (
     WHERE back = 0 OR f.start_seconds < s.start_seconds + :seconds
     GROUP BY s.id, f.term
 ), df AS (
-    SELECT term, count(*) AS df FROM counts GROUP BY term
+    SELECT term, count(*)::float8 AS df FROM counts GROUP BY term
 ), scored AS (
     SELECT c.id, sum(
         ln(1 + (s.n - df.df + 0.5) / (df.df + 0.5))

@@ -207,7 +207,7 @@ SPREAD_SAMPLE = 120
 # of its vector (what PGVectorStore's search ranks by); the sentence leg by minus that of its sentence
 # nearest the query. Each spread is measured on the same sample of windows (a few thousand distances
 # at most); candidates and their sentences are read by primary key.
-# (This statement and the full-text one are made once: building a statement parses it for its parameters.)
+# (The statements of retrieval are made once: building one parses it for its parameters.)
 _VECTOR_LEGS = text(f"""
 WITH query AS (
     SELECT CAST(:vector AS vector) AS v
@@ -373,24 +373,22 @@ async def keyword_search(
     return Ranking(windows + unmatched, mean, max(squares / n - mean * mean, 0.0) ** 0.5, floor)
 
 
+_WINDOWS_WITHIN = text(f"""
+SELECT s.n, c.id, c.video_key, c.video_id, c.start_seconds, c.end_seconds, c.content
+FROM unnest(CAST(:keys AS uuid[]), CAST(:starts AS float8[]), CAST(:ends AS float8[]))
+     WITH ORDINALITY AS s(video_key, start_seconds, end_seconds, n)
+JOIN {CHUNK_TABLE} c ON c.video_key = s.video_key
+     AND c.start_seconds >= s.start_seconds AND c.start_seconds < s.end_seconds
+ORDER BY s.n, c.start_seconds
+""")  # noqa: S608 - the table name is a constant; every value is a bound parameter
+
+
 async def windows_within(db: AsyncSession, spans: Sequence[tuple[uuid.UUID, float, float]]) -> list[list[Window]]:
     """For each (video key, from, to): the windows of that video starting in [from, to), in order."""
     if not spans:
         return []
     keys, starts, ends = zip(*spans, strict=True)
-    rows = await db.execute(
-        text(
-            f"""
-            SELECT s.n, c.id, c.video_key, c.video_id, c.start_seconds, c.end_seconds, c.content
-            FROM unnest(CAST(:keys AS uuid[]), CAST(:starts AS float8[]), CAST(:ends AS float8[]))
-                 WITH ORDINALITY AS s(video_key, start_seconds, end_seconds, n)
-            JOIN {CHUNK_TABLE} c ON c.video_key = s.video_key
-                 AND c.start_seconds >= s.start_seconds AND c.start_seconds < s.end_seconds
-            ORDER BY s.n, c.start_seconds
-            """  # noqa: S608 - the table name is a constant; every value is a bound parameter
-        ),
-        {"keys": list(keys), "starts": list(starts), "ends": list(ends)},
-    )
+    rows = await db.execute(_WINDOWS_WITHIN, {"keys": list(keys), "starts": list(starts), "ends": list(ends)})
     found: list[list[Window]] = [[] for _ in spans]
     for n, *window in rows:
         found[n - 1].append(Window(*window))

@@ -193,46 +193,67 @@ class Retriever:
         videos: Sequence[Video],
         k: int,
     ) -> list[Moment]:
-        """`search` with the queries' embeddings at hand (None: full text alone)."""
+        """`search` with the queries' embeddings at hand (None: full text alone). Each search nominates
+        RETRIEVAL_FETCH_K windows (at least k); where they make fewer than k moments (they crowd a few
+        stretches of video), each nominates twice as many, as far as the videos' windows go."""
+        s = self._settings
+        fetch_k, context = max(s.retrieval_fetch_k, k), s.retrieval_context_seconds
+        windows = sum(video.chunk_count or 0 for video in videos)
+        vectors = vectors if self._embeddings is not None else None
+        while True:
+            found: list[list[tuple[Window, float]]] = []
+            if self._embeddings is not None and vectors is not None:
+                with span("retrieval.vector", videos=len(videos)):
+                    keys = [video.id for video in videos]
+                    found = [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
+            async with self._transaction() as db:  # one for the other legs' statements and the moments' text
+                fused = await self._fuse(db, queries, vectors, found, videos, fetch_k)
+                best = distinct_moments(fused, k, context)
+                if len(best) < k and fetch_k < windows:
+                    fetch_k *= 2
+                    continue
+                spans = [(window.video_key, window.start_seconds, window.start_seconds + context) for window, _ in best]
+                texts = await windows_within(db, spans)
+            return [_moment(window, score, following) for (window, score), following in zip(best, texts, strict=True)]
+
+    async def _fuse(
+        self,
+        db: "AsyncSession",
+        queries: Sequence[tuple[str, float]],
+        vectors: Sequence[list[float]] | None,
+        found: list[list[tuple[Window, float]]],
+        videos: Sequence[Video],
+        fetch_k: int,
+    ) -> list[tuple[Window, float]]:
+        """The windows the searches nominate (`found`: the vector search's for each query), scored by every
+        leg and fused, best first."""
         s = self._settings
         keys = [video.id for video in videos]
-        fetch_k, context = max(s.retrieval_fetch_k, k), s.retrieval_context_seconds
-        vectors = vectors if self._embeddings is not None else None
-        found: list[list[tuple[Window, float]]] = []
-        if self._embeddings is not None and vectors is not None:
-            with span("retrieval.vector", videos=len(keys)):
-                found = [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
         nearest = [window for listed in found for window, _ in listed]
         # Each query's weight shared between the legs; full text alone has all of it.
         share = s.retrieval_vector_weight if vectors is not None else 0.0
-        async with self._transaction() as db:  # one for the other legs' statements and the moments' text
-            config, ahead = query_language(videos), s.chunk_embed_following
-            with span("retrieval.full_text", videos=len(keys)):
-                keyword = await full_text(
-                    db,
-                    [q for q, _ in queries],
-                    keys,
-                    nearest,
-                    fts_config=config,
-                    k=fetch_k,
-                    following=ahead,
-                    seconds=context,
-                )
-            rankings = [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
-            # Both vector legs score every window either search found, for any of the queries.
-            candidates = [window for ranking in [*found, *(each.windows for each in keyword)] for window, _ in ranking]
-            for (_, weight), vector in zip(queries, vectors or [], strict=False):
-                with span("retrieval.vector_legs", videos=len(keys)):
-                    windows, sentences = await vector_rankings(db, vector, keys, candidates)
-                # Where no video has sentence vectors (all stored before there were any), the
-                # windows' own vectors take the sentences' part.
-                part = SENTENCE_SHARE if sentences.std > 0 else 0.0
-                rankings += [(weight * share * (1 - part), windows), (weight * share * part, sentences)]
-            fused = fuse(rankings, tiebreak=keyword[0])
-            best = distinct_moments(fused, k, context)
-            spans = [(window.video_key, window.start_seconds, window.start_seconds + context) for window, _ in best]
-            texts = await windows_within(db, spans)
-        return [_moment(window, score, following) for (window, score), following in zip(best, texts, strict=True)]
+        with span("retrieval.full_text", videos=len(keys)):
+            keyword = await full_text(
+                db,
+                [q for q, _ in queries],
+                keys,
+                nearest,
+                fts_config=query_language(videos),
+                k=fetch_k,
+                following=s.chunk_embed_following,
+                seconds=s.retrieval_context_seconds,
+            )
+        rankings = [(weight * (1 - share), ranking) for (_, weight), ranking in zip(queries, keyword, strict=True)]
+        # Both vector legs score every window either search found, for any of the queries.
+        candidates = [window for ranking in [*found, *(each.windows for each in keyword)] for window, _ in ranking]
+        for (_, weight), vector in zip(queries, vectors or [], strict=False):
+            with span("retrieval.vector_legs", videos=len(keys)):
+                windows, sentences = await vector_rankings(db, vector, keys, candidates)
+            # Where no video has sentence vectors (all stored before there were any), the
+            # windows' own vectors take the sentences' part.
+            part = SENTENCE_SHARE if sentences.std > 0 else 0.0
+            rankings += [(weight * share * (1 - part), windows), (weight * share * part, sentences)]
+        return fuse(rankings, tiebreak=keyword[0])
 
     async def _embed(self, queries: list[str]) -> list[list[float]]:
         assert self._embeddings is not None

@@ -5,6 +5,7 @@ against the local OpenAI-compatible server."""
 import re
 import secrets
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 
 from tests.conftest import scalar
 from tests.fakes.openai_server import FakeOpenAI
+from tests.real_data import CAPTIONS, without_real_captions
 
 pytestmark = pytest.mark.asyncio
 
@@ -149,6 +151,34 @@ async def test_a_source_opens_the_moment_and_gives_the_minute_after_it(
     assert 100 <= first["start_seconds"] <= 120  # the window holding it: not a minute before
     assert first["url"] == f"https://www.youtube.com/watch?v={video_id}&t={int(first['start_seconds'])}s"
     assert first["end_seconds"] - first["start_seconds"] >= 50 and rare in first["text"]
+
+
+@without_real_captions
+async def test_the_moments_of_a_real_video_are_a_minute_apart_and_as_many_as_asked(
+    client: httpx.AsyncClient, session_id: str, settings: Any
+) -> None:
+    """Real captions: windows of about ten seconds, each read with the ones after it, so the windows just
+    before the best one match nearly as well. They are not other results (ten-second stubs whose text
+    stopped where the better one starts): every moment of a video is a minute away from the others. And
+    where the windows the searches nominate crowd a few stretches, more are nominated: a 25-minute video
+    has room for 10 moments a minute apart (each keeps out less than two minutes)."""
+    content = (CAPTIONS / "bBC-nXj3Ng4.srt").read_text(encoding="utf-8")  # 1,499 s
+    response = await client.post(
+        "/api/transcripts",
+        json={"title": "Bitcoin", "format": "srt", "content": content, "source_url": "https://youtu.be/bBC-nXj3Ng4"},
+        headers={"X-Session-Id": session_id},
+    )
+    assert response.status_code == 201, response.text
+    settings(retrieval_fetch_k=1)  # each search nominates k windows to begin with
+
+    found = await search(client, session_id, "How does everyone agree on which list of payments is the real one?", k=10)
+
+    results = found.json()["results"]
+    assert len(results) == 10
+    starts = sorted(r["start_seconds"] for r in results)
+    assert all(later - earlier >= 60 for earlier, later in pairwise(starts))
+    for r in results:
+        assert r["end_seconds"] - r["start_seconds"] >= 40 or r["end_seconds"] >= 1499 - 60
 
 
 async def test_extractive_answer_quotes_the_matching_sentence_with_its_own_moment(

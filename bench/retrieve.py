@@ -216,7 +216,7 @@ async def measure(keys: list[uuid.UUID], questions: list[str], embeddings: Any) 
 
     settings = get_settings()
     retriever = Retriever(embeddings, transaction, settings)
-    videos = [Video(id=key, language_code="en") for key in keys]
+    videos = [Video(id=key, language_code="en", chunk_count=CHUNKS_PER_VIDEO) for key in keys]
     async with transaction() as db:
         rows = (
             await db.execute(text("SELECT id, embedding::text FROM video_chunk WHERE video_key = ANY(:k)"), {"k": keys})

@@ -93,7 +93,7 @@ def distinct_moments(
     """The k best windows, skipping a window that starts within `context_seconds` of a better one of
     the same video, before or after it: its text is already there, or it is found for the better one's
     words (a window is read with the windows after it). So the moments of a video are at least that
-    far apart, and none's text runs into another's."""
+    far apart, and no window is in two moments."""
     chosen: list[tuple[Window, float]] = []
     for window, score in fused:
         if len(chosen) == k:
@@ -194,8 +194,10 @@ class Retriever:
         k: int,
     ) -> list[Moment]:
         """`search` with the queries' embeddings at hand (None: full text alone). Each search nominates
-        RETRIEVAL_FETCH_K windows (at least k); where they make fewer than k moments (they crowd a few
-        stretches of video), each nominates twice as many, as far as the videos' windows go."""
+        RETRIEVAL_FETCH_K windows (at least k). Where they make fewer than k moments (they crowd a few
+        stretches of video) while a search had more to give, the searches nominate four times as many,
+        as far as the videos' windows go. A window scores the same whatever the number nominated: the
+        moments found first stay, unless a window nominated later beats them."""
         s = self._settings
         fetch_k, context = max(s.retrieval_fetch_k, k), s.retrieval_context_seconds
         windows = sum(video.chunk_count or 0 for video in videos)
@@ -203,18 +205,17 @@ class Retriever:
         while True:
             found: list[list[tuple[Window, float]]] = []
             if self._embeddings is not None and vectors is not None:
-                with span("retrieval.vector", videos=len(videos)):
+                with span("retrieval.vector", videos=len(videos), fetch_k=fetch_k):
                     keys = [video.id for video in videos]
                     found = [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
             async with self._transaction() as db:  # one for the other legs' statements and the moments' text
-                fused = await self._fuse(db, queries, vectors, found, videos, fetch_k)
+                fused, filled = await self._fuse(db, queries, vectors, found, videos, fetch_k)
                 best = distinct_moments(fused, k, context)
-                if len(best) < k and fetch_k < windows:
-                    fetch_k *= 2
-                    continue
-                spans = [(window.video_key, window.start_seconds, window.start_seconds + context) for window, _ in best]
-                texts = await windows_within(db, spans)
-            return [_moment(window, score, following) for (window, score), following in zip(best, texts, strict=True)]
+                if len(best) == k or not filled or fetch_k >= windows:
+                    spans = [(w.video_key, w.start_seconds, w.start_seconds + context) for w, _ in best]
+                    texts = await windows_within(db, spans)
+                    return [_moment(w, score, following) for (w, score), following in zip(best, texts, strict=True)]
+            fetch_k = min(4 * fetch_k, windows)
 
     async def _fuse(
         self,
@@ -224,15 +225,15 @@ class Retriever:
         found: list[list[tuple[Window, float]]],
         videos: Sequence[Video],
         fetch_k: int,
-    ) -> list[tuple[Window, float]]:
+    ) -> tuple[list[tuple[Window, float]], bool]:
         """The windows the searches nominate (`found`: the vector search's for each query), scored by every
-        leg and fused, best first."""
+        leg and fused, best first; and whether a search listed as many as asked (it may have more)."""
         s = self._settings
         keys = [video.id for video in videos]
         nearest = [window for listed in found for window, _ in listed]
         # Each query's weight shared between the legs; full text alone has all of it.
         share = s.retrieval_vector_weight if vectors is not None else 0.0
-        with span("retrieval.full_text", videos=len(keys)):
+        with span("retrieval.full_text", videos=len(keys), fetch_k=fetch_k):
             keyword = await full_text(
                 db,
                 [q for q, _ in queries],
@@ -253,7 +254,9 @@ class Retriever:
             # windows' own vectors take the sentences' part.
             part = SENTENCE_SHARE if sentences.std > 0 else 0.0
             rankings += [(weight * share * (1 - part), windows), (weight * share * part, sentences)]
-        return fuse(rankings, tiebreak=keyword[0])
+        # A full-text leg that listed every window matching the question has no floor (Ranking.floor).
+        filled = any(len(listed) == fetch_k for listed in found) or any(leg.floor > 0 for leg in keyword)
+        return fuse(rankings, tiebreak=keyword[0]), filled
 
     async def _embed(self, queries: list[str]) -> list[list[float]]:
         assert self._embeddings is not None

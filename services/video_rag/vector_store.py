@@ -252,10 +252,10 @@ async def vector_rankings(
     vector (what PGVectorStore's search ranks by), the sentence leg by its sentence nearest the query.
     A window without a vector (its video stored without an embedding provider) or without sentence
     vectors (stored before there were any) scores that leg's mean: neither better nor worse than
-    usual. Spreads over all the windows in a session of up to SPREAD_SAMPLE windows, over an even
-    sample of about that many in a larger one (a spread only scales its leg in score fusion; a sample
-    of 120 puts a standard deviation within about 7%, 1/sqrt(2n), and reads a fraction of the vectors:
-    the dev set's figures are the same with 60 to 480)."""
+    usual. Spreads over all the windows in a session of fewer than 2 x SPREAD_SAMPLE windows, over
+    every n-th window of each video in a larger one, SPREAD_SAMPLE to twice that many (a spread only
+    scales its leg in score fusion; a sample of n puts a standard deviation within about 1/sqrt(2n),
+    7% at 120, and reads a fraction of the vectors: the dev set's figures are the same with 60 to 480)."""
     by_id = {window.id: window for window in candidates}
     parameters = {
         "vector": _vector_literal(query_vector),

@@ -181,6 +181,52 @@ async def test_the_moments_of_a_real_video_are_a_minute_apart_and_as_many_as_ask
         assert r["end_seconds"] - r["start_seconds"] >= 40 or r["end_seconds"] >= 1499 - 60
 
 
+async def test_the_searches_nominate_more_windows_only_while_they_have_more(
+    client: httpx.AsyncClient, session_id: str, settings: Any
+) -> None:
+    """Full text alone, each search nominating k windows to begin with: words said every 10 seconds for
+    10 minutes fill the first 20 (more match), then all 60 are nominated, and the moments a minute apart
+    they make, as many as fit, are what comes back. A word said nowhere: one round."""
+    from sqlalchemy import event
+
+    from services.common.database import get_engine
+
+    settings(embedding_provider="none", chat_provider="none", retrieval_fetch_k=1)
+    await upload(client, session_id, "Kites", spaced([f"kites fly number {i}" for i in range(60)], seconds=10))
+    statements: list[str] = []
+    engine = get_engine().sync_engine
+    record = lambda *args: statements.append(args[2])  # noqa: E731 - (connection, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        many = (await search(client, session_id, "where do kites fly?", k=20)).json()["results"]
+        full_text_rounds = sum("plainto_tsquery" in statement for statement in statements)
+        statements.clear()
+        none = (await search(client, session_id, "xylophone", k=20)).json()["results"]
+        rounds_for_nothing = sum("plainto_tsquery" in statement for statement in statements)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    starts = sorted(r["start_seconds"] for r in many)
+    assert 5 <= len(many) <= 10 and all(later - earlier >= 60 for earlier, later in pairwise(starts))
+    assert all(any(abs(start - 10 * i) < 60 for start in starts) for i in range(60))  # no room for another
+    assert full_text_rounds == 2
+    assert none == [] and rounds_for_nothing == 1
+
+
+async def test_with_no_context_a_moment_is_its_window_alone(
+    client: httpx.AsyncClient, session_id: str, settings: Any
+) -> None:
+    settings(retrieval_context_seconds=0)
+    rare = "quokka" + secrets.token_hex(2)
+    await upload(client, session_id, "Zoo", spaced(["the lions sleep", f"the {rare} smiles", "the seals swim"]))
+
+    results = (await search(client, session_id, f"which animal smiles, the {rare}?", k=3)).json()["results"]
+
+    assert (results[0]["start_seconds"], results[0]["end_seconds"]) == (65.0, 129.0)
+    assert rare in results[0]["text"] and "seals" not in results[0]["text"]
+    assert len(results) == 3  # no window keeps out another
+
+
 async def test_extractive_answer_quotes_the_matching_sentence_with_its_own_moment(
     client: httpx.AsyncClient, session_id: str, settings: Any
 ) -> None:

@@ -114,7 +114,7 @@ def query_language(videos: Sequence[Video]) -> str:
 # The part of the embeddings' weight (RETRIEVAL_VECTOR_WEIGHT) that goes to the sentence leg, the rest
 # to the windows' own vectors: 0.3 windows, 0.4 sentences, 0.3 full text by default, the middle of a
 # plateau of the dev set's figures (`python -m bench quality`: hit@1 and MRR level for a share of 3/7
-# to 5/7).
+# to 0.7).
 SENTENCE_SHARE = 4 / 7
 
 # A moment's text is at most this long, however dense the captions of its minute.

@@ -304,7 +304,7 @@ WITH q AS (
     SELECT DISTINCT term, CAST(term AS tsquery) AS query
     FROM q, unnest(string_to_array(q.text, ' & ')) AS term
 ), stats AS (
-    SELECT greatest(sum(chunk_count), 1)::float8 AS n,  -- float8: ln() of a numeric is a hundred times slower
+    SELECT greatest(sum(chunk_count), 1)::float8 AS n,  -- float8: ln() of a numeric took a third of the time
            greatest(coalesce(sum(span_words), 0)::float8 / greatest(sum(chunk_count), 1), 1) AS avg_length
     FROM video WHERE id = ANY(:keys)
 ), matched AS (

@@ -220,17 +220,29 @@ _WORD = re.compile(r"\w+")
 QUOTE_CHARS = 300
 
 
-def sentences(passage: Passage) -> list[tuple[float, str]]:
-    """The sentences of a passage with the moment each starts (placed within its stretch by its
-    position in the text)."""
-    found = []
-    for start, end, text in passage.parts or ((passage.start_seconds, passage.end_seconds, passage.text),):
-        offset = 0
-        for sentence in _SENTENCE_END.split(text):
-            at = text.find(sentence, offset)
-            offset = at + len(sentence)
-            if sentence.strip():
-                found.append((start + (end - start) * at / max(len(text), 1), sentence.strip()))
+def _stretches(passage: Passage) -> tuple[tuple[float, float, str], ...]:
+    return passage.parts or ((passage.start_seconds, passage.end_seconds, passage.text),)
+
+
+def sentences(passage: Passage) -> list[tuple[float, int, str]]:
+    """The sentences of a passage, each with the moment it starts (placed within the stretch it starts
+    in by its position there) and where it starts in the passage's text. Where the text has sentence
+    ends, a sentence runs on over the stretches until its end; where it has none (captions without
+    punctuation), each stretch is a sentence."""
+    parts = _stretches(passage)
+    text = " ".join(part for _, _, part in parts)
+    stretches, offset = [], 0  # (where it starts in `text`, its start and end, its length)
+    for start, end, part in parts:
+        stretches.append((offset, start, end, len(part)))
+        offset += len(part) + 1
+    pieces = _SENTENCE_END.split(text) if _SENTENCE_END.search(text) else [part for _, _, part in parts]
+    found, at = [], 0
+    for piece in pieces:
+        at = text.find(piece, at)
+        if piece.strip():
+            first, start, end, length = next(s for s in reversed(stretches) if s[0] <= at)
+            found.append((start + (end - start) * (at - first) / max(length, 1), at, piece.strip()))
+        at += len(piece)
     return found
 
 
@@ -251,17 +263,18 @@ def _quote(sentence: str) -> str:
     return sentence[:QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
 
 
-def best_sentences(question: str, passages: Sequence[Passage], limit: int) -> list[tuple[Passage, float, str]]:
+def best_sentences(question: str, passages: Sequence[Passage], limit: int) -> list[tuple[Passage, float, int, str]]:
     """The `limit` sentences of the passages that share the most of the question's words, rare words
-    counting most (a tie goes to the better passage); each with its passage and moment."""
-    candidates = [(p, at, sentence) for p in passages for at, sentence in sentences(p)]
+    counting most (a tie goes to the better passage); each with its passage, its moment and where it
+    starts in the passage's text."""
+    candidates = [(p, at, offset, sentence) for p in passages for at, offset, sentence in sentences(p)]
     if not candidates:
         return []
-    document_frequency = Counter(term for _, _, sentence in candidates for term in _terms(sentence))
+    document_frequency = Counter(term for *_, sentence in candidates for term in _terms(sentence))
     wanted = _terms(question)
 
-    def score(candidate: tuple[Passage, float, str]) -> float:
-        terms = _terms(candidate[2]) & wanted
+    def score(candidate: tuple[Passage, float, int, str]) -> float:
+        terms = _terms(candidate[3]) & wanted
         return sum(math.log(1 + len(candidates) / document_frequency[t]) for t in terms)
 
     ranked = sorted(range(len(candidates)), key=lambda i: (-score(candidates[i]), candidates[i][0].index, i))
@@ -272,14 +285,21 @@ def extractive_answer(
     question: str, passages: Sequence[Passage], link: Callable[[str, float], str | None], limit: int = 3
 ) -> tuple[str, list[Passage]]:
     """Without a chat model: the sentences that best match the question, quoted, each citing its
-    own moment; `link(video_id, seconds)` is a source's URL."""
+    own moment (its source's text is its passage's from that sentence on; two may come from one
+    passage); `link(video_id, seconds)` is a source's URL."""
     picked = best_sentences(question, passages, limit)
     if not picked:
         return NO_ANSWER, []
     sources = [
-        replace(passage, index=n, start_seconds=round(at, 3), url=link(passage.video_id, at))
-        for n, (passage, at, _) in enumerate(picked, start=1)
+        replace(
+            passage,
+            index=n,
+            start_seconds=round(at, 3),
+            text=" ".join(part for _, _, part in _stretches(passage))[offset:],
+            url=link(passage.video_id, at),
+        )
+        for n, (passage, at, offset, _) in enumerate(picked, start=1)
     ]
     lines = [f"[{source.index}] “{_quote(sentence)}” ({clock(source.start_seconds)})"
-             for source, (_, _, sentence) in zip(sources, picked, strict=True)]  # fmt: skip
+             for source, (*_, sentence) in zip(sources, picked, strict=True)]  # fmt: skip
     return "From the transcripts:\n" + "\n".join(lines), sources

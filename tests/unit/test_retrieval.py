@@ -97,13 +97,20 @@ def passage(index: int, parts: list[tuple[float, float, str]]) -> Passage:
     return Passage(index, "vid", "T", parts[0][0], parts[-1][1], text, "u", tuple(parts))
 
 
-def test_sentences_are_placed_at_their_position_in_their_stretch() -> None:
-    p = passage(1, [(10.0, 20.0, "First one here. Second one."), (20.0, 30.0, "Third!")])
+def test_sentences_are_placed_at_their_position_in_the_stretch_they_start_in() -> None:
+    p = passage(1, [(10.0, 20.0, "First one here. Second one"), (20.0, 30.0, "runs on. Third!")])
 
     found = sentences(p)
 
-    assert [s for _, s in found] == ["First one here.", "Second one.", "Third!"]
-    assert found[0][0] == 10.0 and 15 < found[1][0] < 20 and found[2][0] == 20.0
+    assert [s for *_, s in found] == ["First one here.", "Second one runs on.", "Third!"]
+    assert found[0][0] == 10.0 and 15 < found[1][0] < 20 and 20 < found[2][0] < 30
+    assert [p.text[offset:].split(" ")[0] for _, offset, _ in found] == ["First", "Second", "Third!"]
+
+
+def test_without_punctuation_each_stretch_is_a_sentence() -> None:
+    p = passage(1, [(10.0, 20.0, "so we start here"), (20.0, 30.0, "and then go on")])
+
+    assert sentences(p) == [(10.0, 0, "so we start here"), (20.0, 17, "and then go on")]
 
 
 def test_best_sentences_prefer_rare_question_words() -> None:
@@ -111,7 +118,7 @@ def test_best_sentences_prefer_rare_question_words() -> None:
 
     (best,) = best_sentences("where do beavers live by the river?", [p], limit=1)
 
-    assert best[2] == "Beavers build dams on the river."
+    assert best[3] == "Beavers build dams on the river."
 
 
 def test_extractive_answer_cites_each_quoted_sentence_at_its_moment_and_defangs_brackets() -> None:
@@ -123,3 +130,4 @@ def test_extractive_answer_cites_each_quoted_sentence_at_its_moment_and_defangs_
     assert (
         sources[0].index == 1 and sources[0].start_seconds > 0 and sources[0].url == "https://x/vid?t=2"
     )  # 14 of 51 characters in
+    assert sources[0].text == "Otters [2] hold hands while sleeping."  # the source's text starts at its sentence

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from services.common.http import RequestModel, Timestamp
 from services.video_rag.youtube import parse_video_id, video_url
@@ -149,13 +149,25 @@ class VideoResponse(BaseModel):
 VideoIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(min_length=1, max_length=100)]
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must contain something other than spaces")
+    return text
+
+
+# A question or a search: something to look for (the pattern says so in the OpenAPI document).
+Question = Annotated[
+    str, Field(min_length=1, max_length=2000, json_schema_extra={"pattern": r"\S"}), AfterValidator(_not_blank)
+]
+
+
 class ChatRequest(RequestModel):
-    question: Annotated[str, Field(min_length=1, max_length=2000)]
+    question: Question
     video_ids: VideoIds | None = None
 
 
 class SearchRequest(RequestModel):
-    query: Annotated[str, Field(min_length=1, max_length=2000)]
+    query: Question
     video_ids: VideoIds | None = None
     k: Annotated[int, Field(ge=1, le=20)] = 10
 

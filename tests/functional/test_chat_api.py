@@ -227,7 +227,7 @@ async def test_chat_without_videos_is_409_no_videos(client: httpx.AsyncClient, s
     assert response.status_code == 409 and response.json()["error"]["code"] == "no_videos"
 
 
-@pytest.mark.parametrize("body", [{}, {"question": ""}, {"question": "x" * 2001}, {"question": 5},
+@pytest.mark.parametrize("body", [{}, {"question": ""}, {"question": "   "}, {"question": "x" * 2001}, {"question": 5},
                                   {"question": "q", "video_ids": "abc"}, {"question": "q", "video_ids": []},
                                   {"question": "q", "extra": True}])  # fmt: skip
 async def test_malformed_question_is_400(client: httpx.AsyncClient, session_id: str, body: dict[str, Any]) -> None:

@@ -292,8 +292,9 @@ async def test_embeddings_and_chat_can_come_from_different_servers(
 
 
 @pytest.mark.parametrize(
-    "body", [{}, {"query": ""}, {"query": "x" * 2001}, {"query": "q", "k": 0}, {"query": "q", "k": 21},
-             {"query": "q", "video_ids": "abc"}, {"query": "q", "video_ids": []}, {"query": "q", "extra": 1}],
+    "body", [{}, {"query": ""}, {"query": " \n\t "}, {"query": "x" * 2001}, {"query": "q", "k": 0},
+             {"query": "q", "k": 21}, {"query": "q", "video_ids": "abc"}, {"query": "q", "video_ids": []},
+             {"query": "q", "extra": 1}],
 )  # fmt: skip
 async def test_malformed_search_is_400(client: httpx.AsyncClient, session_id: str, body: dict[str, Any]) -> None:
     response = await client.post("/api/search", json=body, headers={"X-Session-Id": session_id})

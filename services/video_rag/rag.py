@@ -224,13 +224,17 @@ def _stretches(passage: Passage) -> tuple[tuple[float, float, str], ...]:
     return passage.parts or ((passage.start_seconds, passage.end_seconds, passage.text),)
 
 
+def _spoken(passage: Passage) -> str:
+    """The text of a passage's stretches, one after the other: what `sentences`' offsets point into."""
+    return " ".join(part for _, _, part in _stretches(passage))
+
+
 def sentences(passage: Passage) -> list[tuple[float, int, str]]:
     """The sentences of a passage, each with the moment it starts (placed within the stretch it starts
     in by its position there) and where it starts in the passage's text. Where the text has sentence
     ends, a sentence runs on over the stretches until its end; where it has none (captions without
     punctuation), each stretch is a sentence."""
-    parts = _stretches(passage)
-    text = " ".join(part for _, _, part in parts)
+    parts, text = _stretches(passage), _spoken(passage)
     stretches, offset = [], 0  # (where it starts in `text`, its start and end, its length)
     for start, end, part in parts:
         stretches.append((offset, start, end, len(part)))
@@ -295,7 +299,7 @@ def extractive_answer(
             passage,
             index=n,
             start_seconds=round(at, 3),
-            text=" ".join(part for _, _, part in _stretches(passage))[offset:],
+            text=_spoken(passage)[offset:],
             url=link(passage.video_id, at),
         )
         for n, (passage, at, offset, _) in enumerate(picked, start=1)

@@ -200,13 +200,12 @@ class Retriever:
         moments found first stay, unless a window nominated later beats them."""
         s = self._settings
         fetch_k, context = max(s.retrieval_fetch_k, k), s.retrieval_context_seconds
-        windows = sum(video.chunk_count or 0 for video in videos)
+        keys, windows = [video.id for video in videos], sum(video.chunk_count or 0 for video in videos)
         vectors = vectors if self._embeddings is not None else None
         while True:
             found: list[list[tuple[Window, float]]] = []
             if self._embeddings is not None and vectors is not None:
-                with span("retrieval.vector", videos=len(videos), fetch_k=fetch_k):
-                    keys = [video.id for video in videos]
+                with span("retrieval.vector", videos=len(keys), fetch_k=fetch_k):
                     found = [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
             async with self._transaction() as db:  # one for the other legs' statements and the moments' text
                 fused, filled = await self._fuse(db, queries, vectors, found, videos, fetch_k)

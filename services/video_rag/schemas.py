@@ -17,13 +17,22 @@ LanguageCode = Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*
 MAX_CAPTION_CHARS = 5_000_000
 
 
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("must contain something other than spaces")
+    return text
+
+
+NotBlank = AfterValidator(_not_blank)
+
+
 class AddVideosRequest(RequestModel):
     urls: Annotated[list[Annotated[str, Field(max_length=2048)]], Field(min_length=1)]
     languages: Annotated[list[LanguageCode], Field(min_length=1, max_length=10)] | None = None
 
 
 class UploadTranscriptRequest(RequestModel):
-    title: Annotated[str, Field(min_length=1, max_length=500)]
+    title: Annotated[str, Field(min_length=1, max_length=500, json_schema_extra={"pattern": r"\S"}), NotBlank]
     format: Literal["vtt", "srt", "text"]
     content: Annotated[str, Field(min_length=1, max_length=MAX_CAPTION_CHARS)]
     language_code: LanguageCode = "en"
@@ -149,16 +158,8 @@ class VideoResponse(BaseModel):
 VideoIds = Annotated[list[Annotated[str, Field(min_length=1, max_length=100)]], Field(min_length=1, max_length=100)]
 
 
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("must contain something other than spaces")
-    return text
-
-
 # A question or a search: something to look for (the pattern says so in the OpenAPI document).
-Question = Annotated[
-    str, Field(min_length=1, max_length=2000, json_schema_extra={"pattern": r"\S"}), AfterValidator(_not_blank)
-]
+Question = Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra={"pattern": r"\S"}), NotBlank]
 
 
 class ChatRequest(RequestModel):

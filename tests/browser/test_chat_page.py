@@ -230,6 +230,23 @@ def test_pasting_a_transcript(served: str, browser: Any) -> None:
     assert errors == []
 
 
+def test_counts_read_as_words_in_the_singular_too(served: str, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    page, errors = open_page(browser, served)
+
+    page.fill("#upload-text", "A talk of one sentence about glaciers.")
+    page.fill("#upload-title", "Short")
+    page.click("#upload")
+
+    expect(page.locator("#upload-status")).to_contain_text("Added “Short”: 1 passage, ", timeout=SLOW)
+    assert "1 passage · " in page.locator("#videos li.video").inner_text()
+    page.fill("#search-query", "glaciers")
+    page.press("#search-query", "Enter")
+    expect(page.locator("#search-status")).to_have_text("1 moment found. Choose one to play it.")
+    assert errors == []
+
+
 @without_real_captions
 def test_an_extractive_answer_quotes_moments_and_the_player_falls_back_to_a_link(
     served: str, browser: Any, settings: Any

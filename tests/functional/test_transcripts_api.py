@@ -5,7 +5,8 @@ import secrets
 import httpx
 import pytest
 
-from tests.conftest import scalar
+from tests.conftest import add_videos, scalar
+from tests.fakes.youtube import FakeYouTube, hour_of_captions
 from tests.real_data import CAPTIONS, EVAL_DEV, without_real_captions
 
 pytestmark = pytest.mark.asyncio
@@ -50,6 +51,29 @@ async def test_upload_with_a_youtube_source_takes_its_id_and_deep_links(
     assert response.status_code == 201
     assert response.json()["video"]["video_id"] == video_id
     assert response.json()["video"]["url"] == f"https://www.youtube.com/watch?v={video_id}"
+
+
+async def test_uploaded_captions_never_stand_in_for_youtubes_in_another_session(
+    client: httpx.AsyncClient, session_id: str, fake_youtube: FakeYouTube
+) -> None:
+    video_id, (word, content) = secrets.token_urlsafe(8)[:11], unique_srt()
+    await upload(
+        client, session_id, title="t", format="srt", content=content, source_url=f"https://youtu.be/{video_id}"
+    )
+    fake_youtube.add(video_id, captions={("en", "manual"): hour_of_captions("river", seconds=120)})
+    other = (await client.post("/api/sessions")).json()["session_id"]
+
+    (result,) = await add_videos(client, other, video_id)
+
+    assert result["status"] == "added" and fake_youtube.requests_for(video_id)  # fetched from YouTube
+
+    async def found(session: str) -> list[str]:
+        response = await client.post("/api/search", json={"query": word}, headers={"X-Session-Id": session})
+        return [result["text"] for result in response.json()["results"]]
+
+    theirs = await found(other)
+    assert theirs and not any(word in text for text in theirs)  # YouTube's captions
+    assert any(word in text for text in await found(session_id))  # the upload stays the uploader's
 
 
 @without_real_captions

@@ -200,7 +200,7 @@ class Retriever:
         moments found first stay, unless a window nominated later beats them."""
         s = self._settings
         fetch_k, context = max(s.retrieval_fetch_k, k), s.retrieval_context_seconds
-        keys, windows = [video.id for video in videos], sum(video.chunk_count or 0 for video in videos)
+        keys, window_count = [video.id for video in videos], sum(video.chunk_count or 0 for video in videos)
         vectors = vectors if self._embeddings is not None else None
         while True:
             found: list[list[tuple[Window, float]]] = []
@@ -208,13 +208,13 @@ class Retriever:
                 with span("retrieval.vector", videos=len(keys), fetch_k=fetch_k):
                     found = [await vector_search(self._embeddings, vector, keys, fetch_k) for vector in vectors]
             async with self._transaction() as db:  # one for the other legs' statements and the moments' text
-                fused, filled = await self._fuse(db, queries, vectors, found, videos, fetch_k)
+                fused, filled = await self._fuse(db, queries, vectors, found, videos, keys, fetch_k)
                 best = distinct_moments(fused, k, context)
-                if len(best) == k or not filled or fetch_k >= windows:
+                if len(best) == k or not filled or fetch_k >= window_count:
                     spans = [(w.video_key, w.start_seconds, w.start_seconds + context) for w, _ in best]
                     texts = await windows_within(db, spans)
                     return [_moment(w, score, following) for (w, score), following in zip(best, texts, strict=True)]
-            fetch_k = min(4 * fetch_k, windows)
+            fetch_k = min(4 * fetch_k, window_count)
 
     async def _fuse(
         self,
@@ -223,12 +223,13 @@ class Retriever:
         vectors: Sequence[list[float]] | None,
         found: list[list[tuple[Window, float]]],
         videos: Sequence[Video],
+        keys: Sequence[uuid.UUID],
         fetch_k: int,
     ) -> tuple[list[tuple[Window, float]], bool]:
         """The windows the searches nominate (`found`: the vector search's for each query), scored by every
-        leg and fused, best first; and whether a search listed as many as asked (it may have more)."""
+        leg and fused, best first; and whether a search listed as many as asked (it may have more).
+        `keys`: the videos' ids."""
         s = self._settings
-        keys = [video.id for video in videos]
         nearest = [window for listed in found for window, _ in listed]
         # Each query's weight shared between the legs; full text alone has all of it.
         share = s.retrieval_vector_weight if vectors is not None else 0.0
